@@ -1,0 +1,66 @@
+"""Mapping between operation field values (JSON) and table columns, per entity kind."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aurora.schema import ENTITY_FIELDS, EntityKind
+from aurora.sync import EntityState
+
+TABLES: dict[EntityKind, str] = {"task": "tasks", "note": "notes"}
+_BOOLS: dict[EntityKind, frozenset[str]] = {
+    "task": frozenset({"urgent", "important", "manual", "deleted"}),
+    "note": frozenset({"pinned", "deleted"}),
+}
+_LISTS = frozenset({"tags"})
+COLUMNS: dict[EntityKind, tuple[str, ...]] = {
+    kind: ("id", *sorted(fields), "field_clocks") for kind, fields in ENTITY_FIELDS.items()
+}  # type: ignore[misc]
+
+
+def to_column(kind: EntityKind, name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if name in _BOOLS[kind]:
+        return 1 if value else 0
+    if name in _LISTS:
+        return json.dumps(value)
+    return value
+
+
+def from_column(kind: EntityKind, name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if name in _BOOLS[kind]:
+        return bool(value)
+    if name in _LISTS:
+        return json.loads(value)
+    return value
+
+
+def state_from_row(kind: EntityKind, row: Sequence[Any]) -> EntityState:
+    """An EntityState from a row selected with COLUMNS[kind]. Only fields some operation set are kept."""
+    names = COLUMNS[kind]
+    clocks: dict[str, str] = json.loads(row[-1])
+    values = {
+        name: from_column(kind, name, row[i]) for i, name in enumerate(names[1:-1], start=1) if name in clocks
+    }
+    return EntityState(values, clocks)
+
+
+def row_params(kind: EntityKind, entity_id: str, state: EntityState) -> dict[str, Any]:
+    params: dict[str, Any] = {"id": entity_id, "field_clocks": json.dumps(state.clocks, sort_keys=True)}
+    for name, value in state.values.items():
+        params[name] = to_column(kind, name, value)
+    return params
+
+
+def upsert_sql(kind: EntityKind, columns: Mapping[str, Any]) -> str:
+    names = list(columns)
+    updates = ", ".join(f"{n} = excluded.{n}" for n in names if n != "id")
+    return (
+        f"INSERT INTO {TABLES[kind]} ({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)}) "
+        f"ON CONFLICT(id) DO UPDATE SET {updates}"
+    )

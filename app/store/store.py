@@ -1,0 +1,172 @@
+"""The store: a workspace's SQLite file, with one writer and the operation log.
+
+Every change goes through `Transaction.change`, which builds an operation (UUIDv7 id, this device, a
+fresh HLC), merges it into the row with the pure `aurora.sync.merge`, and writes the row and the operation
+in the same `BEGIN IMMEDIATE` transaction (a transactional outbox). Callers never write SQL for entities.
+
+Threads: all writes take one lock and use the one writer connection; reads use a second connection, which
+in WAL mode never waits for the writer.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import apsw
+
+from aurora.app.errors import StoreError
+from aurora.app.store import database
+from aurora.app.store.rows import COLUMNS, TABLES, row_params, state_from_row, upsert_sql
+from aurora.schema import EntityKind
+from aurora.sync import EntityState, Hlc, HybridClock, Operation, merge, new_id
+
+
+class Transaction:
+    """One write transaction. Obtained from `Store.transaction()`."""
+
+    def __init__(self, store: Store, conn: apsw.Connection) -> None:
+        self._store = store
+        self._conn = conn
+        self.ops: list[Operation] = []
+
+    def load(self, kind: EntityKind, entity_id: str) -> EntityState | None:
+        return self._store._load(self._conn, kind, entity_id)
+
+    def change(self, kind: EntityKind, entity_id: str, fields: dict[str, Any]) -> EntityState:
+        """Set `fields` on one entity, logging the operation; returns the entity's new state."""
+        op = Operation(
+            op_id=new_id(),
+            device_id=self._store.device_id,
+            hlc=self._store.clock.now().encode(),
+            entity=kind,
+            entity_id=entity_id,
+            fields=fields,
+        )
+        return self._apply(op, local=True)
+
+    def apply(self, op: Operation) -> bool:
+        """Apply an operation made elsewhere (an import, later sync); False if it was seen already."""
+        seen = self._conn.execute("SELECT 1 FROM ops WHERE op_id = ?", (op.op_id,)).fetchone()
+        if seen:
+            return False
+        self._store.clock.observe(op.clock)
+        self._apply(op, local=op.device_id == self._store.device_id)
+        return True
+
+    def _apply(self, op: Operation, *, local: bool) -> EntityState:
+        before = self.load(op.entity, op.entity_id)
+        after = merge(before, op)
+        params = row_params(op.entity, op.entity_id, after)
+        self._conn.execute(upsert_sql(op.entity, params), params)
+        self._conn.execute(
+            "INSERT INTO ops (op_id, device_id, hlc, entity, entity_id, fields, local) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (op.op_id, op.device_id, op.hlc, op.entity, op.entity_id, json.dumps(op.fields), int(local)),
+        )
+        self.ops.append(op)
+        return after
+
+
+class Store:
+    """An open workspace database. Use `Store.open(path)`; close it when done."""
+
+    def __init__(self, path: Path, writer: apsw.Connection, reader: apsw.Connection, device_id: str) -> None:
+        self.path = path
+        self._writer = writer
+        self._reader = reader
+        self._lock = threading.Lock()
+        self.device_id = device_id
+        self.clock = HybridClock(device_id, last=self._last_clock())
+
+    @classmethod
+    def open(cls, path: Path, *, busy_timeout_ms: int = 5000) -> Store:
+        """Open (creating if needed) and migrate a workspace. Raises StoreError subclasses in words."""
+        if path.is_dir():
+            raise StoreError(f"{path} is a folder; give --workspace a file name or a workspace name")
+        existed = path.exists() and path.stat().st_size > 0
+        writer = database.open_connection(path, busy_timeout_ms=busy_timeout_ms)
+        try:
+            if existed:
+                database.quick_check(writer, path)
+            database.migrate_database(writer, path)
+            device_id = cls._device_id(writer, path)
+            reader = database.open_connection(path, busy_timeout_ms=busy_timeout_ms)
+        except BaseException:
+            writer.close()
+            raise
+        return cls(path, writer, reader, device_id)
+
+    @staticmethod
+    def _device_id(conn: apsw.Connection, path: Path) -> str:
+        with database.translate_errors(path):
+            row = conn.execute("SELECT value FROM meta WHERE key = 'device_id'").fetchone()
+            if row:
+                return str(row[0])
+            # A device id is chosen once per replica (per workspace file), never per process.
+            device_id = new_id().replace("-", "")[:16]
+            with conn:
+                conn.execute("INSERT INTO meta (key, value) VALUES ('device_id', ?)", (device_id,))
+            return device_id
+
+    def _last_clock(self) -> Hlc | None:
+        row = self._reader.execute("SELECT max(hlc) FROM ops").fetchone()
+        if not row or row[0] is None:
+            return None
+        last = Hlc.decode(str(row[0]))
+        return Hlc(last.wall_ms, last.counter, self.device_id)
+
+    def close(self) -> None:
+        with self._lock:
+            self._reader.close()
+            self._writer.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """A `BEGIN IMMEDIATE` write transaction; committed on success, rolled back on any error."""
+        with self._lock, database.translate_errors(self.path):
+            self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield Transaction(self, self._writer)
+            except BaseException:
+                self._writer.execute("ROLLBACK")
+                raise
+            self._writer.execute("COMMIT")
+
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows from the read connection (never blocked by the writer in WAL mode)."""
+        with database.translate_errors(self.path):
+            return [tuple(row) for row in self._reader.execute(sql, params)]
+
+    def load(self, kind: EntityKind, entity_id: str) -> EntityState | None:
+        return self._load(self._reader, kind, entity_id)
+
+    def _load(self, conn: apsw.Connection, kind: EntityKind, entity_id: str) -> EntityState | None:
+        row = conn.execute(
+            f"SELECT {', '.join(COLUMNS[kind])} FROM {TABLES[kind]} WHERE id = ?", (entity_id,)
+        ).fetchone()
+        return state_from_row(kind, row) if row else None
+
+    def pending_ops(self) -> int:
+        row = self.query("SELECT count(*) FROM ops WHERE acked = 0")
+        return int(row[0][0])
+
+    def operations(self) -> list[Operation]:
+        """The whole log, in local order of arrival."""
+        rows = self.query(
+            "SELECT op_id, device_id, hlc, entity, entity_id, fields FROM ops ORDER BY seq"
+        )
+        return [
+            Operation(
+                op_id=r[0], device_id=r[1], hlc=r[2], entity=r[3], entity_id=r[4], fields=json.loads(r[5])
+            )
+            for r in rows
+        ]
+
+    def info(self) -> database.DatabaseInfo:
+        with database.translate_errors(self.path):
+            return database.describe(self._reader)

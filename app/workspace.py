@@ -1,0 +1,72 @@
+"""A workspace: one database file, opened, with the services the UI and the CLI call."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from aurora.app.config import Settings
+from aurora.app.notes import NoteService
+from aurora.app.paths import workspace_path
+from aurora.app.store import Store
+from aurora.app.tasks import ScoringRules, TaskService
+from aurora.schema import Quadrant
+
+
+def _now() -> datetime:
+    return datetime.now().astimezone()
+
+
+@dataclass(frozen=True)
+class WorkspaceStatus:
+    """What the status bar shows."""
+
+    name: str
+    pending_ops: int
+    online: bool
+    open_tasks: int
+    notes: int
+    per_quadrant: dict[Quadrant, int]
+
+
+class Workspace:
+    """The open workspace. Thread-safe: the TUI calls it from worker threads."""
+
+    def __init__(self, store: Store, settings: Settings, now: Callable[[], datetime] = _now) -> None:
+        self.store = store
+        self.settings = settings
+        self.now = now
+        rules = ScoringRules(settings.urgent_within_days, tuple(settings.important_tags))
+        self.tasks = TaskService(store, rules, now)
+        self.notes = NoteService(store, now)
+
+    @classmethod
+    def open(cls, settings: Settings, now: Callable[[], datetime] = _now) -> Workspace:
+        path = workspace_path(settings.workspace, settings.data_dir)
+        return cls(Store.open(path, busy_timeout_ms=settings.busy_timeout_ms), settings, now)
+
+    @property
+    def path(self) -> Path:
+        return self.store.path
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+    def status(self) -> WorkspaceStatus:
+        counts = self.tasks.counts()
+        notes = self.store.query("SELECT count(*) FROM notes WHERE deleted = 0 AND body != ''")[0][0]
+        return WorkspaceStatus(
+            name=self.name,
+            pending_ops=self.store.pending_ops(),
+            # There is no node yet (a later issue); every workspace is offline by construction.
+            online=False,
+            open_tasks=sum(counts.values()),
+            notes=int(notes),
+            per_quadrant=counts,
+        )
+
+    def close(self) -> None:
+        self.store.close()

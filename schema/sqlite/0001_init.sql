@@ -1,0 +1,68 @@
+-- Aurora laptop store, version 1: tasks, sticky notes, and the operation log (transactional outbox).
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL,
+    applied_at TEXT NOT NULL
+);
+
+-- Key/value facts about this replica: its device id, the last hybrid-clock value it issued.
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- Rows are never removed on delete: `deleted` is a field, merged like the others, so a later operation
+-- from another device merges against the right state. `field_clocks` maps each field to the HLC of the
+-- operation that last set it (JSON object), which is what last-writer-wins compares.
+CREATE TABLE tasks (
+    id           TEXT PRIMARY KEY,
+    title        TEXT NOT NULL DEFAULT '',
+    notes        TEXT NOT NULL DEFAULT '',
+    due          TEXT,
+    urgent       INTEGER NOT NULL DEFAULT 0,
+    important    INTEGER NOT NULL DEFAULT 0,
+    urgency      REAL NOT NULL DEFAULT 0,
+    importance   REAL NOT NULL DEFAULT 0,
+    quadrant     INTEGER NOT NULL DEFAULT 4 CHECK (quadrant BETWEEN 1 AND 4),
+    manual       INTEGER NOT NULL DEFAULT 0,
+    position     REAL NOT NULL DEFAULT 0,
+    status       TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'done')),
+    completed_at TEXT,
+    tags         TEXT NOT NULL DEFAULT '[]',
+    source       TEXT NOT NULL DEFAULT 'manual',
+    created_at   TEXT NOT NULL DEFAULT '',
+    updated_at   TEXT NOT NULL DEFAULT '',
+    deleted      INTEGER NOT NULL DEFAULT 0,
+    field_clocks TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX tasks_by_quadrant ON tasks (deleted, quadrant, position);
+
+CREATE TABLE notes (
+    id           TEXT PRIMARY KEY,
+    body         TEXT NOT NULL DEFAULT '',
+    colour       TEXT NOT NULL DEFAULT 'yellow',
+    pinned       INTEGER NOT NULL DEFAULT 0,
+    tags         TEXT NOT NULL DEFAULT '[]',
+    created_at   TEXT NOT NULL DEFAULT '',
+    updated_at   TEXT NOT NULL DEFAULT '',
+    deleted      INTEGER NOT NULL DEFAULT 0,
+    field_clocks TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX notes_by_pin ON notes (deleted, pinned, updated_at);
+
+-- The operation log. `seq` is this replica's local order of arrival; `hlc` is the total order used for
+-- merging. `acked` is set when the node has stored the operation (sync, a later issue); until then it is
+-- counted as pending in the status bar.
+CREATE TABLE ops (
+    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+    op_id     TEXT NOT NULL UNIQUE,
+    device_id TEXT NOT NULL,
+    hlc       TEXT NOT NULL,
+    entity    TEXT NOT NULL CHECK (entity IN ('task', 'note')),
+    entity_id TEXT NOT NULL,
+    fields    TEXT NOT NULL,
+    local     INTEGER NOT NULL DEFAULT 1,
+    acked     INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX ops_pending ON ops (acked) WHERE acked = 0;
+CREATE INDEX ops_by_entity ON ops (entity, entity_id);

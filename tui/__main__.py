@@ -1,0 +1,3 @@
+from aurora.tui.cli import main
+
+main()

@@ -1,0 +1,115 @@
+"""The Textual app: a thin shell over the workspace's services.
+
+All disk work runs on one background thread (`AuroraApp.background`), in the order it was asked for, so a
+keypress never waits for SQLite and writes never race each other. Results come back to the UI thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ClassVar, TypeVar
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from aurora.app import quickadd
+from aurora.app.errors import AuroraError
+from aurora.app.workspace import Workspace
+
+T = TypeVar("T")
+
+THEMES = {"dark": "textual-dark", "light": "textual-light"}
+
+
+class ScreenCommands(Provider):
+    """The command palette lists every action of the screen in front, with its key."""
+
+    def _commands(self) -> Iterable[tuple[str, str, str]]:
+        screen = self.screen
+        for binding in [*screen.BINDINGS, *self.app.BINDINGS]:
+            if isinstance(binding, Binding) and binding.description:
+                key = binding.key_display or binding.key.split(",")[0]
+                yield binding.description, binding.action, key
+
+    async def discover(self) -> Hits:
+        for description, action, key in self._commands():
+            yield DiscoveryHit(description, self._runner(action), help=f"key: {key}")
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for description, action, key in self._commands():
+            score = matcher.match(description)
+            if score > 0:
+                yield Hit(score, matcher.highlight(description), self._runner(action), help=f"key: {key}")
+
+    def _runner(self, action: str) -> Callable[[], Any]:
+        screen = self.screen
+
+        async def run() -> None:
+            await screen.run_action(action)
+
+        return run
+
+
+class AuroraApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "Aurora"
+    COMMANDS: ClassVar = App.COMMANDS | {ScreenCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("ctrl+t", "toggle_theme", "Light/dark"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, workspace: Workspace, theme: str = "dark") -> None:
+        super().__init__()
+        self.workspace = workspace
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aurora-db")
+        self.theme = THEMES.get(theme, THEMES["dark"])
+
+    def on_mount(self) -> None:
+        from aurora.tui.screens.matrix import MatrixScreen
+
+        self.push_screen(MatrixScreen())
+        # dateparser's first parse costs ~0.3 s; pay it now, off the UI thread, not on the first quick-add.
+        self._executor.submit(quickadd.warm_up)
+
+    def background(
+        self,
+        work: Callable[[], T],
+        then: Callable[[T], None] | None = None,
+        on_error: Callable[[AuroraError], None] | None = None,
+    ) -> None:
+        """Run `work` on the database thread; `then(result)` on the UI thread. Errors become a notice."""
+
+        async def runner() -> None:
+            try:
+                result = await asyncio.wrap_future(self._executor.submit(work))
+            except AuroraError as exc:
+                if on_error is not None:
+                    on_error(exc)
+                else:
+                    self.notify(str(exc), severity="error", timeout=8)
+                return
+            if then is not None:
+                then(result)
+
+        self.run_worker(runner(), group="db")
+
+    def action_help(self) -> None:
+        from aurora.tui.screens.help import HelpModal
+
+        if not isinstance(self.screen, HelpModal):
+            self.push_screen(HelpModal(self.screen))
+
+    def action_toggle_theme(self) -> None:
+        self.theme = THEMES["light"] if self.theme == THEMES["dark"] else THEMES["dark"]
+
+    async def action_quit(self) -> None:
+        self.exit()
+
+    def on_unmount(self) -> None:
+        self._executor.shutdown(wait=True)

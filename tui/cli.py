@@ -1,0 +1,349 @@
+"""The `aurora` command line. With no command it opens the TUI on the chosen workspace.
+
+Every failure a person can cause (a bad flag, a damaged database, a file that is not ours) ends in one line
+on stderr that says what is wrong and what to do, and a non-zero exit code. Never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import click
+from click.shell_completion import get_completion_class
+
+from aurora.app import doctor, transfer
+from aurora.app.config import Settings, load_settings
+from aurora.app.entities import short_id
+from aurora.app.demo import build_demo
+from aurora.app.errors import AuroraError, InvalidInputError
+from aurora.app.tasks import TaskFilter
+from aurora.app.workspace import Workspace
+from aurora.schema import Note, Quadrant, Task
+
+_QUADRANT_NAMES = {
+    "1": Quadrant.DO_FIRST, "do": Quadrant.DO_FIRST, "do-first": Quadrant.DO_FIRST,
+    "2": Quadrant.SCHEDULE, "schedule": Quadrant.SCHEDULE,
+    "3": Quadrant.DELEGATE, "delegate": Quadrant.DELEGATE,
+    "4": Quadrant.ELIMINATE, "eliminate": Quadrant.ELIMINATE,
+}  # fmt: skip
+
+
+def _version() -> str:
+    try:
+        return version("aurora")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _settings(ctx: click.Context) -> Settings:
+    settings = ctx.obj
+    assert isinstance(settings, Settings)
+    return settings
+
+
+@contextmanager
+def _workspace(ctx: click.Context) -> Iterator[Workspace]:
+    ws = Workspace.open(_settings(ctx))
+    try:
+        yield ws
+    finally:
+        ws.close()
+
+
+def _emit(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def _task_line(task: Task) -> str:
+    due = f"  due {task.due.astimezone():%a %d %b %H:%M}" if task.due else ""
+    tags = "".join(f" #{t}" for t in task.tags)
+    mark = "x" if task.status == "done" else " "
+    return f"[{mark}] {short_id(task.id)}  {task.quadrant.value} {task.quadrant.label:<9}  {task.title}{due}{tags}"
+
+
+def _note_line(note: Note) -> str:
+    first = note.body.splitlines()[0] if note.body else ""
+    pin = "*" if note.pinned else " "
+    tags = "".join(f" #{t}" for t in note.tags)
+    return f"{pin} {short_id(note.id)}  {note.colour.value:<6}  {first}{tags}"
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--workspace", "-w", metavar="NAME|PATH",
+    help="Workspace to use: a name in the data dir, or a path to a .db file. [env: AURORA_WORKSPACE]",
+)  # fmt: skip
+@click.version_option(_version(), "--version", "-V", prog_name="aurora")
+@click.pass_context
+def cli(ctx: click.Context, workspace: str | None) -> None:
+    """Aurora, your local-first chief of staff. With no command, opens the priority matrix."""
+    ctx.obj = load_settings(workspace=workspace)
+    if ctx.invoked_subcommand is None:
+        _run_tui(_settings(ctx))
+
+
+def _run_tui(settings: Settings) -> None:
+    from aurora.tui.app import AuroraApp  # Textual is imported only when the TUI runs.
+
+    ws = Workspace.open(settings)
+    try:
+        AuroraApp(ws, theme=settings.theme).run()
+    finally:
+        ws.close()
+
+
+@cli.command()
+@click.option("--keep", is_flag=True, help="Reopen the existing demo instead of building a fresh one.")
+@click.option("--no-tui", is_flag=True, help="Only build the demo workspace and print its path.")
+@click.pass_context
+def demo(ctx: click.Context, keep: bool, no_tui: bool) -> None:
+    """Open a demo workspace with a realistic week of tasks and notes (never your own workspace)."""
+    from aurora.app.demo import demo_path
+
+    settings = _settings(ctx)
+    path = demo_path(settings)
+    if not (keep and path.exists()):
+        path = build_demo(settings)
+    if no_tui:
+        click.echo(str(path))
+        return
+    _run_tui(settings.model_copy(update={"workspace": str(path)}))
+
+
+# Tasks ---------------------------------------------------------------------------------------------------
+
+
+@cli.group()
+def task() -> None:
+    """Add, list, complete, move and delete tasks."""
+
+
+@task.command("add")
+@click.argument("text", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the new task as JSON.")
+@click.pass_context
+def task_add(ctx: click.Context, text: tuple[str, ...], as_json: bool) -> None:
+    """Add a task with quick-add syntax: aurora task add Call Dana tomorrow 3pm !urgent #sales"""
+    with _workspace(ctx) as ws:
+        new = ws.tasks.add_quick(" ".join(text))
+    if as_json:
+        _emit(new.model_dump(mode="json"))
+    else:
+        click.echo(f"added {_task_line(new)}")
+
+
+@task.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Include completed tasks.")
+@click.option("--filter", "query", default="", metavar="QUERY", help="Words and #tags to match.")
+@click.option("--quadrant", "-q", type=click.Choice(sorted(_QUADRANT_NAMES)), help="Only this quadrant.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@click.pass_context
+def task_list(ctx: click.Context, show_all: bool, query: str, quadrant: str | None, as_json: bool) -> None:
+    """List tasks in matrix order."""
+    with _workspace(ctx) as ws:
+        tasks = ws.tasks.list(TaskFilter.parse(query, show_done=show_all))
+    if quadrant:
+        tasks = [t for t in tasks if t.quadrant == _QUADRANT_NAMES[quadrant]]
+    if as_json:
+        _emit([t.model_dump(mode="json") for t in tasks])
+    else:
+        for t in tasks:
+            click.echo(_task_line(t))
+        if not tasks:
+            click.echo("no tasks (add one with `aurora task add ...`)", err=True)
+
+
+@task.command("done")
+@click.argument("task_id")
+@click.pass_context
+def task_done(ctx: click.Context, task_id: str) -> None:
+    """Mark a task done (or open again, if it was done). TASK_ID is the short id `task list` shows."""
+    with _workspace(ctx) as ws:
+        updated = ws.tasks.toggle_done(ws.tasks.resolve_id(task_id))
+    click.echo(f"{'done' if updated.status == 'done' else 'reopened'} {_task_line(updated)}")
+
+
+@task.command("move")
+@click.argument("task_id")
+@click.argument("quadrant", type=click.Choice(sorted(_QUADRANT_NAMES), case_sensitive=False))
+@click.pass_context
+def task_move(ctx: click.Context, task_id: str, quadrant: str) -> None:
+    """Place a task in a quadrant by hand: 1/do, 2/schedule, 3/delegate, 4/eliminate."""
+    with _workspace(ctx) as ws:
+        moved = ws.tasks.move(ws.tasks.resolve_id(task_id), _QUADRANT_NAMES[quadrant.lower()])
+    click.echo(f"moved {_task_line(moved)}")
+
+
+@task.command("delete")
+@click.argument("task_id")
+@click.pass_context
+def task_delete(ctx: click.Context, task_id: str) -> None:
+    """Delete a task (undo in the TUI, or it syncs as a deletion)."""
+    with _workspace(ctx) as ws:
+        title = ws.tasks.delete(ws.tasks.resolve_id(task_id))
+    click.echo(f"deleted “{title}”")
+
+
+# Notes ---------------------------------------------------------------------------------------------------
+
+
+@cli.group()
+def note() -> None:
+    """Add and list sticky notes."""
+
+
+@note.command("add")
+@click.argument("text", nargs=-1, required=True)
+@click.option("--tag", "-t", "tags", multiple=True, help="A tag (repeatable).")
+@click.option("--colour", "--color", "colour", default="yellow",
+              type=click.Choice(["yellow", "pink", "blue", "green", "purple", "orange"]))  # fmt: skip
+@click.option("--pin", is_flag=True, help="Pin the note to the top.")
+@click.option("--json", "as_json", is_flag=True, help="Print the new note as JSON.")
+@click.pass_context
+def note_add(
+    ctx: click.Context, text: tuple[str, ...], tags: tuple[str, ...], colour: str, pin: bool, as_json: bool
+) -> None:
+    """Add a sticky note."""
+    from aurora.schema import NoteColour
+
+    with _workspace(ctx) as ws:
+        new = ws.notes.add(" ".join(text), colour=NoteColour(colour), pinned=pin, tags=tags)
+    if as_json:
+        _emit(new.model_dump(mode="json"))
+    else:
+        click.echo(f"added {_note_line(new)}")
+
+
+@note.command("list")
+@click.option("--filter", "query", default="", metavar="QUERY", help="Words and #tags to match.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@click.pass_context
+def note_list(ctx: click.Context, query: str, as_json: bool) -> None:
+    """List notes, pinned first."""
+    with _workspace(ctx) as ws:
+        notes = ws.notes.list(query)
+    if as_json:
+        _emit([n.model_dump(mode="json") for n in notes])
+    else:
+        for n in notes:
+            click.echo(_note_line(n))
+
+
+# Whole workspace -------------------------------------------------------------------------------------------
+
+
+@cli.command("export")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="File (default: stdout).")
+@click.pass_context
+def export_cmd(ctx: click.Context, output: Path | None) -> None:
+    """Export everything, operation log included, as JSON."""
+    with _workspace(ctx) as ws:
+        doc = transfer.export_document(ws)
+    text = json.dumps(doc, indent=1, ensure_ascii=False)
+    if output is None:
+        click.echo(text)
+        return
+    tmp = output.with_name(output.name + ".tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(output)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InvalidInputError(f"cannot write {output}: {exc.strerror}") from None
+    click.echo(f"exported {len(doc['tasks'])} tasks, {len(doc['notes'])} notes, {len(doc['ops'])} operations "
+               f"to {output}", err=True)  # fmt: skip
+
+
+@cli.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
+def import_cmd(ctx: click.Context, paths: tuple[Path, ...], as_json: bool) -> None:
+    """Import Aurora export files. Idempotent: importing the same file twice changes nothing."""
+    results = []
+    with _workspace(ctx) as ws:
+        for path in paths:
+            summary = transfer.import_document(ws, path)
+            results.append({"path": str(path), "applied": summary.applied, "unchanged": summary.unchanged})
+    if as_json:
+        _emit(results)
+    else:
+        for r in results:
+            click.echo(f"{r['path']}: {r['applied']} operations applied, {r['unchanged']} already here")
+
+
+@cli.command("doctor")
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+@click.pass_context
+def doctor_cmd(ctx: click.Context, as_json: bool) -> None:
+    """Report versions, extensions and what is missing. Exits 1 if something is."""
+    checks = doctor.run_checks(_settings(ctx))
+    if as_json:
+        _emit([{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks])
+    else:
+        for c in checks:
+            click.echo(f"{'ok ' if c.ok else 'BAD'}  {c.name:<12} {c.detail}")
+    if not all(c.ok for c in checks):
+        ctx.exit(1)
+
+
+@cli.command("completion")
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell-completion script: eval "$(aurora completion bash)"."""
+    cls = get_completion_class(shell)
+    assert cls is not None
+    click.echo(cls(cli, {}, "aurora", "_AURORA_COMPLETE").source())
+
+
+def _crash_log(exc: BaseException) -> Path | None:
+    try:
+        from aurora.app.paths import default_data_dir
+
+        path = default_data_dir() / "crash.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as log:
+            log.write(f"--- {datetime.now().isoformat()} aurora {_version()}\n")
+            log.write("".join(traceback.format_exception(exc)))
+        return path
+    except OSError:
+        return None
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the `aurora` console script."""
+    try:
+        result = cli.main(args=list(argv) if argv is not None else None, prog_name="aurora",
+                          standalone_mode=False)  # fmt: skip
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx else "aurora"
+        click.echo(f"aurora: {exc.format_message().rstrip('.')} (see '{command} --help')", err=True)
+        sys.exit(2)
+    except click.ClickException as exc:
+        click.echo(f"aurora: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("aurora: interrupted", err=True)
+        sys.exit(130)
+    except AuroraError as exc:
+        click.echo(f"aurora: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:
+        log = _crash_log(exc)
+        where = f"; details in {log}" if log else ""
+        click.echo(f"aurora: unexpected error ({exc.__class__.__name__}: {exc}){where}; please report it",
+                   err=True)  # fmt: skip
+        sys.exit(70)
+    sys.exit(result if isinstance(result, int) else 0)

@@ -1,0 +1,284 @@
+"""The main screen: the Eisenhower matrix, four quadrants of tasks, driven from the keyboard.
+
+Quadrants are laid out as the matrix is drawn everywhere:
+
+    1 Do first   | 2 Schedule
+    3 Delegate   | 4 Eliminate
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Grid
+from textual.screen import Screen
+from textual.widgets import Footer, Input, OptionList, Static
+
+from aurora.app.tasks import TaskFilter
+from aurora.app.workspace import Workspace, WorkspaceStatus
+from aurora.schema import Quadrant, Task, TaskStatus
+from aurora.tui.app import AuroraApp
+from aurora.tui.screens.task_forms import FilterBar, QuickAddModal, TaskEdit, TaskFormModal
+from aurora.tui.widgets.quadrant import QuadrantPanel
+from aurora.tui.widgets.status_bar import StatusBar
+from aurora.tui.widgets.task_list import TaskList
+
+_RESCORE_EVERY_S = 600
+
+
+def _cell(q: Quadrant) -> tuple[int, int]:
+    return (q.value - 1) // 2, (q.value - 1) % 2
+
+
+def neighbour(q: Quadrant, d_row: int, d_col: int) -> Quadrant | None:
+    """The quadrant next to `q` in a direction, or None at the matrix's edge."""
+    row, col = _cell(q)
+    row, col = row + d_row, col + d_col
+    if not (0 <= row <= 1 and 0 <= col <= 1):
+        return None
+    return Quadrant(row * 2 + col + 1)
+
+
+class MatrixScreen(Screen[None]):
+    TITLE = "Matrix"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a", "add", "Add"),
+        Binding("e", "edit", "Edit"),
+        Binding("x,space", "toggle_done", "Done", key_display="x"),
+        Binding("d", "delete", "Delete"),
+        Binding("u", "undo", "Undo"),
+        Binding("U,ctrl+y", "redo", "Redo", key_display="U"),
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("full_stop", "toggle_show_done", "Show done", key_display="."),
+        Binding("n", "notes", "Notes"),
+        Binding("1", "move(1)", "Move to Do first", show=False),
+        Binding("2", "move(2)", "Move to Schedule", show=False),
+        Binding("3", "move(3)", "Move to Delegate", show=False),
+        Binding("4", "move(4)", "Move to Eliminate", show=False),
+        Binding("0", "auto_place", "Let scores place the task", show=False),
+        Binding("shift+left,H", "shift(0,-1)", "Move task one quadrant left", show=False),
+        Binding("shift+right,L", "shift(0,1)", "Move task one quadrant right", show=False),
+        Binding("shift+up,K", "shift(-1,0)", "Move task one quadrant up", show=False),
+        Binding("shift+down,J", "shift(1,0)", "Move task one quadrant down", show=False),
+        Binding("left_square_bracket,ctrl+up", "reorder(-1)", "Move task up the list", show=False),
+        Binding("right_square_bracket,ctrl+down", "reorder(1)", "Move task down the list", show=False),
+        Binding("left,h", "focus_side(0,-1)", "Focus quadrant to the left", show=False),
+        Binding("right,l", "focus_side(0,1)", "Focus quadrant to the right", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._query = ""
+        self._show_done = False
+
+    @property
+    def aurora(self) -> AuroraApp:
+        assert isinstance(self.app, AuroraApp)
+        return self.app
+
+    @property
+    def ws(self) -> Workspace:
+        return self.aurora.workspace
+
+    def compose(self) -> ComposeResult:
+        yield Static("[b]Aurora[/b]  priority matrix", id="header")
+        yield FilterBar(placeholder="filter: words and #tags; enter keeps, escape clears", id="filter")
+        with Grid(id="matrix"):
+            for q in Quadrant:
+                yield QuadrantPanel(q)
+        yield StatusBar(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._show_done = self.ws.settings.show_done
+        self.query_one(FilterBar).display = False
+        self.panel(Quadrant.DO_FIRST).task_list.focus()
+        self.aurora.background(self.ws.tasks.rescore, lambda _moved: self.reload())
+        self.set_interval(_RESCORE_EVERY_S, self._rescore)
+
+    def _rescore(self) -> None:
+        self.aurora.background(self.ws.tasks.rescore, lambda moved: self.reload() if moved else None)
+
+    # Showing ----------------------------------------------------------------------------------------------
+
+    def panel(self, q: Quadrant) -> QuadrantPanel:
+        return self.query_one(f"#q{q.value}", QuadrantPanel)
+
+    def focused_panel(self) -> QuadrantPanel:
+        focused = self.focused
+        if isinstance(focused, TaskList) and isinstance(focused.parent, QuadrantPanel):
+            return focused.parent
+        return self.panel(Quadrant.DO_FIRST)
+
+    def current_task(self) -> Task | None:
+        panel = self.focused_panel()
+        task_id = panel.task_list.current_task_id
+        return next((t for t in panel.tasks if t.id == task_id), None)
+
+    def reload(self, keep: str | None = None) -> None:
+        """Read the matrix afresh (in the background) and show it."""
+        flt = TaskFilter.parse(self._query, self._show_done)
+
+        def read() -> tuple[list[Task], WorkspaceStatus]:
+            return self.ws.tasks.list(flt), self.ws.status()
+
+        self.aurora.background(read, lambda result: self._show_all(*result, keep=keep))
+
+    def _show_all(self, tasks: list[Task], status: WorkspaceStatus, keep: str | None) -> None:
+        now = self.ws.now()
+        for q in Quadrant:
+            self.panel(q).show([t for t in tasks if t.quadrant == q], now, keep)
+        self._show_status(status)
+
+    def _show_status(self, status: WorkspaceStatus) -> None:
+        extra = []
+        if self._query:
+            extra.append(f"filter: {self._query}")
+        if self._show_done:
+            extra.append("showing done")
+        self.query_one(StatusBar).show(status, "  ".join(extra))
+
+    def _refresh_status(self) -> None:
+        self.aurora.background(self.ws.status, self._show_status)
+
+    def _place(self, task: Task | None, removed: str | None = None, focus: bool = False) -> None:
+        """Show one changed task without re-reading the matrix (what keeps a move under two frames)."""
+        task_id = task.id if task else removed
+        now = self.ws.now()
+        for panel in self.query(QuadrantPanel):
+            if any(t.id == task_id for t in panel.tasks):
+                panel.show([t for t in panel.tasks if t.id != task_id], now)
+        visible = task is not None and (self._show_done or task.status is TaskStatus.OPEN)
+        if task is not None and visible:
+            if self._query:
+                self.reload(keep=task.id)  # whether it still matches is the filter's business
+                return
+            target = self.panel(task.quadrant)
+            tasks = sorted([*target.tasks, task], key=lambda t: (t.position, t.id))
+            target.show(tasks, now, keep=task.id)
+            if focus:
+                target.task_list.focus()
+        self._refresh_status()
+
+    # Actions ----------------------------------------------------------------------------------------------
+
+    def action_add(self) -> None:
+        def added(text: str | None) -> None:
+            if text:
+                self.aurora.background(
+                    lambda: self.ws.tasks.add_quick(text), lambda task: self._place(task, focus=True)
+                )
+
+        self.app.push_screen(QuickAddModal(), added)
+
+    def action_edit(self) -> None:
+        task = self.current_task()
+        if task is None:
+            return
+
+        def edited(edit: TaskEdit | None) -> None:
+            if edit is not None:
+                self.aurora.background(
+                    lambda: self.ws.tasks.update(task.id, **edit.changes), lambda t: self._place(t)
+                )
+
+        self.app.push_screen(TaskFormModal(task), edited)
+
+    @on(OptionList.OptionSelected)
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.action_edit()
+
+    def action_toggle_done(self) -> None:
+        task = self.current_task()
+        if task is not None:
+            self.aurora.background(lambda: self.ws.tasks.toggle_done(task.id), self._place)
+
+    def action_delete(self) -> None:
+        task = self.current_task()
+        if task is not None:
+
+            def deleted(title: str) -> None:
+                self._place(None, removed=task.id)
+                self.notify(f"Deleted “{title}”. Press u to undo.", timeout=4)
+
+            self.aurora.background(lambda: self.ws.tasks.delete(task.id), deleted)
+
+    def action_move(self, quadrant: int) -> None:
+        task = self.current_task()
+        if task is not None:
+            self.aurora.background(lambda: self.ws.tasks.move(task.id, Quadrant(quadrant)), self._place)
+
+    def action_shift(self, d_row: int, d_col: int) -> None:
+        task = self.current_task()
+        if task is None:
+            return
+        target = neighbour(task.quadrant, d_row, d_col)
+        if target is not None:
+            self.action_move(target.value)
+
+    def action_auto_place(self) -> None:
+        task = self.current_task()
+        if task is not None:
+            self.aurora.background(lambda: self.ws.tasks.place_automatically(task.id), self._place)
+
+    def action_reorder(self, offset: int) -> None:
+        task = self.current_task()
+        if task is not None:
+            self.aurora.background(lambda: self.ws.tasks.reorder(task.id, offset), self._place)
+
+    def action_undo(self) -> None:
+        self._history(self.ws.tasks.undo, "Undid", "Nothing to undo")
+
+    def action_redo(self) -> None:
+        self._history(self.ws.tasks.redo, "Redid", "Nothing to redo")
+
+    def _history(self, step: object, verb: str, empty: str) -> None:
+        def done(description: str | None) -> None:
+            self.notify(f"{verb} {description}" if description else empty, timeout=3)
+            self.reload(keep=self.focused_panel().task_list.current_task_id)
+
+        self.aurora.background(step, done)  # type: ignore[arg-type]
+
+    def action_filter(self) -> None:
+        bar = self.query_one(FilterBar)
+        bar.display = True
+        bar.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self._query = event.value.strip()
+        self.reload()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_kept(self) -> None:
+        self.query_one(FilterBar).display = bool(self._query)
+        self.focused_panel().task_list.focus()
+        self.panel(Quadrant.DO_FIRST).task_list.focus()
+
+    def action_toggle_show_done(self) -> None:
+        self._show_done = not self._show_done
+        self.reload(keep=self.focused_panel().task_list.current_task_id)
+
+    def action_focus_side(self, d_row: int, d_col: int) -> None:
+        target = neighbour(self.focused_panel().quadrant, d_row, d_col)
+        if target is not None:
+            self.panel(target).task_list.focus()
+
+    @on(TaskList.EdgeReached)
+    def _edge(self, event: TaskList.EdgeReached) -> None:
+        here = self.focused_panel().quadrant
+        target = neighbour(here, 1 if event.direction == "down" else -1, 0)
+        if target is not None:
+            task_list = self.panel(target).task_list
+            task_list.focus()
+            if task_list.option_count:
+                task_list.highlighted = 0 if event.direction == "down" else task_list.option_count - 1
+
+    def action_notes(self) -> None:
+        from aurora.tui.screens.notes import NotesScreen
+
+        self.app.push_screen(NotesScreen(), lambda _: self.reload())

@@ -1,0 +1,30 @@
+"""The status bar: workspace, connection, pending changes, counts."""
+
+from __future__ import annotations
+
+from textual.widgets import Static
+
+from aurora.app.workspace import WorkspaceStatus
+
+
+def status_text(status: WorkspaceStatus, extra: str = "") -> str:
+    connection = "[green]online[/]" if status.online else "[yellow]offline[/]"
+    pending = status.pending_ops
+    changes = f"{pending} change{'s' if pending != 1 else ''} waiting to sync" if pending else "all synced"
+    parts = [
+        f"[b]{status.name}[/b]",
+        connection,
+        changes,
+        f"{status.open_tasks} open task{'s' if status.open_tasks != 1 else ''}",
+        f"{status.notes} note{'s' if status.notes != 1 else ''}",
+    ]
+    if extra:
+        parts.append(extra)
+    return "  ·  ".join(parts)
+
+
+class StatusBar(Static):
+    """One line at the bottom of each screen."""
+
+    def show(self, status: WorkspaceStatus, extra: str = "") -> None:
+        self.update(status_text(status, extra))
