@@ -1,0 +1,41 @@
+"""Shared fixtures. Every test runs against real SQLite files in tmp_path, never the developer's own
+data: the autouse fixture points Aurora's data dir and config file into the test's folder."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from aurora.app.config import Settings
+from aurora.app.workspace import Workspace
+
+FIXED_NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+"""A Friday morning; tests that show dates use it so screens and scores are reproducible."""
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for key in list(os.environ):
+        if key.startswith("AURORA_") and key != "AURORA_CI":
+            monkeypatch.delenv(key)
+    data = tmp_path / "data"
+    monkeypatch.setenv("AURORA_DATA_DIR", str(data))
+    monkeypatch.setenv("AURORA_CONFIG", str(tmp_path / "config.toml"))
+    monkeypatch.setenv("TZ", "UTC")
+    return data
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", workspace=str(tmp_path / "work.db"), device_name="test")
+
+
+@pytest.fixture
+def workspace(settings: Settings) -> Iterator[Workspace]:
+    ws = Workspace.open(settings, now=lambda: FIXED_NOW)
+    yield ws
+    ws.close()
