@@ -4,6 +4,7 @@ data: the autouse fixture points Aurora's data dir and config file into the test
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +27,7 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("AURORA_DATA_DIR", str(data))
     monkeypatch.setenv("AURORA_CONFIG", str(tmp_path / "config.toml"))
     monkeypatch.setenv("TZ", "UTC")
+    time.tzset()  # so astimezone() and the screens use UTC, whatever the machine's zone
     return data
 
 

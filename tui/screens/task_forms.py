@@ -91,10 +91,10 @@ class TaskFormModal(ModalScreen[TaskEdit | None]):
 
     def __init__(self, task: Task) -> None:
         super().__init__()
-        self._task = task
+        self._editing = task
 
     def compose(self) -> ComposeResult:
-        task = self._task
+        task = self._editing
         due = task.due.astimezone().strftime("%Y-%m-%d %H:%M") if task.due else ""
         with Vertical(classes="dialog"):
             yield Label("[b]Edit task[/b]")

@@ -1,0 +1,56 @@
+"""Run every benchmark and print a summary table: `.venv/bin/python -m tests.bench` from the repository root.
+
+Nothing touches the user's data: Aurora's data dir and config file point into a temporary folder, which is
+removed at the end (pass --keep to leave it).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import sys
+import time
+
+from tests.bench.common import N_TASKS, Row, build_workspace, copy_workspace, isolated_root
+
+
+def _table(rows: list[Row]) -> str:
+    header = ("benchmark", "value", "baseline (same run)", "ratio", "goal", "")
+    verdict = {None: "-", True: "met", False: "MISSED"}
+    cells = [header] + [(r.name, r.value, r.baseline, r.ratio, r.goal, verdict[r.met]) for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def main() -> int:
+    keep = "--keep" in sys.argv[1:]
+    root = isolated_root()
+    # Imported after the environment is isolated, so no setting is read from the user's files.
+    from tests.bench import commit, move, startup
+
+    started = time.perf_counter()
+    print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs; temp {root}")
+    source = root / "bench10k.db"
+    print(f"built a workspace of {N_TASKS} tasks in {build_workspace(source):.2f} s")
+    rows: list[Row] = []
+    try:
+        print()
+        rows += startup.run(copy_workspace(source, root / "startup.db"))
+        print()
+        rows += move.run(copy_workspace(source, root / "move.db"))
+        print()
+        rows += commit.run(copy_workspace(source, root / "commit.db"))
+    finally:
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)
+    print()
+    print(_table(rows))
+    print(f"\nall benchmarks took {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
