@@ -68,7 +68,9 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {default_config_file()} is not valid TOML ({exc}); fix or remove it")
+        raise ConfigError(
+            f"config file {default_config_file()} is not valid TOML ({exc}); fix or remove it"
+        ) from None
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "settings"

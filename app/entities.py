@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -21,6 +21,14 @@ def iso(value: datetime | None) -> str | None:
 
 def parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+_NEVER = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def parse_stamp(value: str | None) -> datetime:
+    """A creation or update time; a row whose creating operation has not arrived yet has none."""
+    return datetime.fromisoformat(value) if value else _NEVER
 
 
 def validation_message(exc: ValueError) -> str:
@@ -82,7 +90,9 @@ class EntityService:
     def _require(self, entity_id: str) -> EntityState:
         state = self._store.load(self.kind, entity_id)
         if state is None or state.values.get("deleted"):
-            raise NotFoundError(f"no {self.kind} with id {entity_id}; list them with `aurora {self.kind} list`")
+            raise NotFoundError(
+                f"no {self.kind} with id {entity_id}; list them with `aurora {self.kind} list`"
+            )
         return state
 
     def resolve_id(self, short: str) -> str:

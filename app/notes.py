@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from aurora.app.entities import EntityService, iso, parse_time, validation_message
+from aurora.app.entities import EntityService, iso, parse_stamp, validation_message
 from aurora.app.errors import InvalidInputError
 from aurora.schema import Note, NoteColour, normalise_tags
 from aurora.sync import new_id
@@ -21,8 +21,8 @@ def _note_from_row(row: tuple[Any, ...]) -> Note:
         colour=NoteColour(row[2]),
         pinned=bool(row[3]),
         tags=json.loads(row[4]),
-        created_at=parse_time(row[5]),
-        updated_at=parse_time(row[6]),
+        created_at=parse_stamp(row[5]),
+        updated_at=parse_stamp(row[6]),
         deleted=False,
     )
 

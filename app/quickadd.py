@@ -37,8 +37,11 @@ _AMBIGUOUS = {"may", "march", "mar", "sun", "sat", "saturday", "sunday", "second
 _ANCHORS = {"today", "tonight", "tomorrow", "tmrw", "tmr", "next", "in", "noon", "eod", "midnight"}
 _TIME_RE = re.compile(r"^(\d{1,2}(:\d{2})?\s*(am|pm)|\d{1,2}:\d{2}|noon|midnight|tonight)$", re.I)
 _NUMERIC_DATE_RE = re.compile(r"^(\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}(/\d{2,4})?)$")
-_HAS_TIME_RE = re.compile(r"\d\s*(am|pm)\b|\d:\d{2}|\bnoon\b|\bmidnight\b|\btonight\b|\bmorning\b|\bevening\b"
-                          r"|\bafternoon\b", re.I)
+_HAS_TIME_RE = re.compile(
+    r"\d\s*(am|pm)\b|\d:\d{2}|\bnoon\b|\bmidnight\b|\btonight\b|\bmorning\b|\bevening\b"
+    r"|\bafternoon\b",
+    re.I,
+)
 _MAX_PHRASE = 5
 
 

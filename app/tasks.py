@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from aurora.app import priority, quickadd
-from aurora.app.entities import EntityService, iso, parse_time, validation_message
+from aurora.app.entities import EntityService, iso, parse_stamp, parse_time, validation_message
 from aurora.app.errors import InvalidInputError
 from aurora.app.store import Store
 from aurora.schema import Quadrant, Task, TaskStatus, normalise_tags
@@ -62,8 +63,8 @@ def _task_from_row(row: tuple[Any, ...]) -> Task:
         completed_at=parse_time(row[12]),
         tags=json.loads(row[13]),
         source=row[14],
-        created_at=parse_time(row[15]),
-        updated_at=parse_time(row[16]),
+        created_at=parse_stamp(row[15]),
+        updated_at=parse_stamp(row[16]),
         deleted=False,
     )
 
@@ -102,7 +103,7 @@ class TaskService(EntityService):
         )
         return [_task_from_row(r) for r in rows]
 
-    def list_all(self) -> list[Task]:
+    def list_all(self) -> builtins.list[Task]:
         """Every task that is not deleted, done ones included."""
         return self.list(TaskFilter(show_done=True))
 
@@ -284,7 +285,9 @@ class TaskService(EntityService):
         except ValueError as exc:
             raise InvalidInputError(validation_message(exc)) from None
 
-    def _score(self, due: datetime | None, urgent: bool, important: bool, tags: list[str]) -> priority.Scores:
+    def _score(
+        self, due: datetime | None, urgent: bool, important: bool, tags: builtins.list[str]
+    ) -> priority.Scores:
         return priority.score(
             due=due,
             urgent=urgent,
@@ -301,4 +304,3 @@ class TaskService(EntityService):
         )
         top = rows[0][0]
         return float(top) + 1.0 if top is not None else 1.0
-

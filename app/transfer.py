@@ -50,7 +50,9 @@ def read_document(path: Path) -> list[Operation]:
     except OSError as exc:
         raise ImportFormatError(f"cannot read {path}: {exc.strerror}") from None
     if size > MAX_IMPORT_BYTES:
-        raise ImportFormatError(f"{path} is {size // 2**20} MiB, larger than any Aurora export; nothing imported")
+        raise ImportFormatError(
+            f"{path} is {size // 2**20} MiB, larger than any Aurora export; nothing imported"
+        )
     try:
         doc = json.loads(path.read_bytes())
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -61,7 +63,7 @@ def read_document(path: Path) -> list[Operation]:
         raise ImportFormatError(f"cannot read {path}: {exc.strerror}") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ImportFormatError(
-            f"{path} is JSON but not an Aurora export (no \"format\": \"{FORMAT}\"); nothing imported"
+            f'{path} is JSON but not an Aurora export (no "format": "{FORMAT}"); nothing imported'
         )
     version = doc.get("version")
     if not isinstance(version, int) or version > VERSION:
@@ -71,7 +73,7 @@ def read_document(path: Path) -> list[Operation]:
         )
     raw_ops = doc.get("ops")
     if not isinstance(raw_ops, list):
-        raise ImportFormatError(f"{path} has no operation log (\"ops\"); nothing imported")
+        raise ImportFormatError(f'{path} has no operation log ("ops"); nothing imported')
     ops: list[Operation] = []
     for i, raw in enumerate(raw_ops):
         try:

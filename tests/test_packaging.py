@@ -39,7 +39,16 @@ def test_wheel_contents(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names}
     assert all(t == "aurora" or t.endswith(".dist-info") for t in tops), tops
-    for package in ["app", "app/store", "schema", "schema/sqlite", "sync", "tui", "tui/screens", "tui/widgets"]:
+    for package in [
+        "app",
+        "app/store",
+        "schema",
+        "schema/sqlite",
+        "sync",
+        "tui",
+        "tui/screens",
+        "tui/widgets",
+    ]:
         assert f"aurora/{package}/__init__.py" in names, package
     shipped_sql = sorted(p.name for p in (ROOT / "schema" / "sqlite").glob("*.sql"))
     assert shipped_sql and all(f"aurora/schema/sqlite/{n}" in names for n in shipped_sql)

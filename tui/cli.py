@@ -21,8 +21,8 @@ from click.shell_completion import get_completion_class
 
 from aurora.app import doctor, transfer
 from aurora.app.config import Settings, load_settings
-from aurora.app.entities import short_id
 from aurora.app.demo import build_demo
+from aurora.app.entities import short_id
 from aurora.app.errors import AuroraError, InvalidInputError
 from aurora.app.tasks import TaskFilter
 from aurora.app.workspace import Workspace
@@ -66,7 +66,8 @@ def _task_line(task: Task) -> str:
     due = f"  due {task.due.astimezone():%a %d %b %H:%M}" if task.due else ""
     tags = "".join(f" #{t}" for t in task.tags)
     mark = "x" if task.status == "done" else " "
-    return f"[{mark}] {short_id(task.id)}  {task.quadrant.value} {task.quadrant.label:<9}  {task.title}{due}{tags}"
+    where = f"{task.quadrant.value} {task.quadrant.label:<9}"
+    return f"[{mark}] {short_id(task.id)}  {where}  {task.title}{due}{tags}"
 
 
 def _note_line(note: Note) -> str:
@@ -241,7 +242,9 @@ def note_list(ctx: click.Context, query: str, as_json: bool) -> None:
 
 
 @cli.command("export")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="File (default: stdout).")
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="File (default: stdout)."
+)
 @click.pass_context
 def export_cmd(ctx: click.Context, output: Path | None) -> None:
     """Export everything, operation log included, as JSON."""

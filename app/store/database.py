@@ -126,7 +126,9 @@ def open_connection(path: Path, *, busy_timeout_ms: int, readonly: bool = False)
     with translate_errors(path):
         if not readonly:
             path.parent.mkdir(parents=True, exist_ok=True)
-        flags = apsw.SQLITE_OPEN_READONLY if readonly else apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
+        flags = (
+            apsw.SQLITE_OPEN_READONLY if readonly else apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
+        )
         conn = apsw.Connection(str(path), flags=flags)
         conn.set_busy_timeout(busy_timeout_ms)
         _load_vec(conn)

@@ -16,8 +16,9 @@ _BOOLS: dict[EntityKind, frozenset[str]] = {
 }
 _LISTS = frozenset({"tags"})
 COLUMNS: dict[EntityKind, tuple[str, ...]] = {
-    kind: ("id", *sorted(fields), "field_clocks") for kind, fields in ENTITY_FIELDS.items()
-}  # type: ignore[misc]
+    "task": ("id", *sorted(ENTITY_FIELDS["task"]), "field_clocks"),
+    "note": ("id", *sorted(ENTITY_FIELDS["note"]), "field_clocks"),
+}
 
 
 def to_column(kind: EntityKind, name: str, value: Any) -> Any:

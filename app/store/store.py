@@ -157,9 +157,7 @@ class Store:
 
     def operations(self) -> list[Operation]:
         """The whole log, in local order of arrival."""
-        rows = self.query(
-            "SELECT op_id, device_id, hlc, entity, entity_id, fields FROM ops ORDER BY seq"
-        )
+        rows = self.query("SELECT op_id, device_id, hlc, entity, entity_id, fields FROM ops ORDER BY seq")
         return [
             Operation(
                 op_id=r[0], device_id=r[1], hlc=r[2], entity=r[3], entity_id=r[4], fields=json.loads(r[5])

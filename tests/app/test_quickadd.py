@@ -34,7 +34,9 @@ def test_flags_and_tags_anywhere() -> None:
 
 def test_due_field_must_be_a_whole_date() -> None:
     assert quickadd.parse_due("", FIXED_NOW) is None
-    assert quickadd.parse_due("2026-12-24 18:00", FIXED_NOW) == datetime(2026, 12, 24, 18, 0, tzinfo=FIXED_NOW.tzinfo)
+    assert quickadd.parse_due("2026-12-24 18:00", FIXED_NOW) == datetime(
+        2026, 12, 24, 18, 0, tzinfo=FIXED_NOW.tzinfo
+    )
     with pytest.raises(InvalidInputError, match="not a date"):
         quickadd.parse_due("whenever", FIXED_NOW)
 
@@ -46,5 +48,8 @@ def test_urgency_rises_as_the_due_date_nears() -> None:
     assert urgency(-1) == 1.0
     assert urgency(1) > urgency(24) > urgency(72) > urgency(140) >= urgency(200) == 0.0
     assert urgency(71) >= priority.URGENT_AT > urgency(73)
-    assert priority.score(due=None, urgent=False, important=False, tags=["vip"], now=FIXED_NOW,
-                          urgent_within_days=3, important_tags=["vip"]).quadrant is Quadrant.SCHEDULE  # fmt: skip
+    tagged = priority.score(
+        due=None, urgent=False, important=False, tags=["vip"], now=FIXED_NOW,
+        urgent_within_days=3, important_tags=["vip"],
+    )  # fmt: skip
+    assert tagged.quadrant is Quadrant.SCHEDULE

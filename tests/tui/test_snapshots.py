@@ -39,7 +39,9 @@ async def _matrix_ready(pilot: Pilot[Any]) -> None:
 
     def ready() -> bool:
         screen = app.screen
-        return isinstance(screen, MatrixScreen) and sum(len(p.tasks) for p in screen.query("QuadrantPanel")) > 0  # type: ignore[attr-defined]
+        return (
+            isinstance(screen, MatrixScreen) and sum(len(p.tasks) for p in screen.query("QuadrantPanel")) > 0
+        )  # type: ignore[attr-defined]
 
     await wait_until(pilot, ready)
     await pilot.pause(0.2)

@@ -215,7 +215,9 @@ class NotesScreen(Screen[None]):
     def action_pin(self) -> None:
         note = self.current()
         if note is not None:
-            self.aurora.background(lambda: self.ws.notes.toggle_pin(note.id), lambda n: self.reload(keep=n.id))
+            self.aurora.background(
+                lambda: self.ws.notes.toggle_pin(note.id), lambda n: self.reload(keep=n.id)
+            )
 
     def action_colour(self) -> None:
         note = self.current()
