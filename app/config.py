@@ -67,6 +67,14 @@ def load_settings(**overrides: object) -> Settings:
     """Settings from file and environment, with `overrides` (CLI flags) on top; one-line errors."""
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"config file {default_config_file()} is not UTF-8 text; fix or remove it"
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError(
+            f"config file {default_config_file()} is a folder; point AURORA_CONFIG at a file"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(
             f"config file {default_config_file()} is not valid TOML ({exc}); fix or remove it"

@@ -16,6 +16,7 @@ from aurora.schema.models import (
     Quadrant,
     Task,
     TaskStatus,
+    check_field_values,
     normalise_tags,
 )
 
@@ -32,5 +33,6 @@ __all__ = [
     "Quadrant",
     "Task",
     "TaskStatus",
+    "check_field_values",
     "normalise_tags",
 ]

@@ -10,9 +10,18 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import IntEnum, StrEnum
-from typing import Annotated, Literal
+from functools import cache
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 
 MAX_TITLE = 500
 MAX_NOTES = 20_000
@@ -154,3 +163,32 @@ ENTITY_FIELDS: dict[str, frozenset[str]] = {
     "note": frozenset(Note.model_fields) - _BOOKKEEPING,
 }
 """The fields an operation may set, by entity kind."""
+
+
+_MODELS: dict[str, type[_Entity]] = {"task": Task, "note": Note}
+
+
+@cache
+def _field_adapter(kind: str, name: str) -> TypeAdapter[Any]:
+    info = _MODELS[kind].model_fields[name]
+    if not info.metadata:
+        return TypeAdapter(info.annotation)
+    return TypeAdapter(Annotated[info.annotation, *info.metadata])  # type: ignore[name-defined]
+
+
+def check_field_values(kind: str, fields: dict[str, Any]) -> None:
+    """Raise ValueError naming the first field whose value the entity model would refuse.
+
+    Operations carry JSON values (dates as ISO text); this checks each against the model's own type and
+    limits, so an operation from a file or the network can never store what the UI would not.
+    """
+    for name, value in fields.items():
+        if value is None and name in {"due", "completed_at"}:
+            continue
+        try:
+            _field_adapter(kind, name).validate_python(value, strict=False)
+        except ValidationError as exc:
+            msg = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+            raise ValueError(f"{kind} field '{name}': {msg}") from None
+        if name == "body" and isinstance(value, str) and not value.strip():
+            raise ValueError(f"{kind} field 'body': a note needs some text")

@@ -7,12 +7,14 @@ does (NTP steps, a laptop waking with a wrong RTC): it keeps the larger time and
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 _COUNTER_LIMIT = 16**6
+_CANONICAL = re.compile(r"(\d{13})\.([0-9a-f]{6})\.([A-Za-z0-9_\-]{1,64})")
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -26,11 +28,12 @@ class Hlc:
 
     @classmethod
     def decode(cls, text: str) -> Hlc:
-        try:
-            wall, counter, device = text.split(".", 2)
-            return cls(int(wall), int(counter, 16), device)
-        except ValueError as exc:
-            raise ValueError(f"not a hybrid clock value: {text!r}") from exc
+        """Parse the canonical text form only: merge compares the text, so "10.0.a" must not pass for
+        "0000000000010.000000.a"."""
+        match = _CANONICAL.fullmatch(text)
+        if match is None:
+            raise ValueError(f"not a hybrid clock value: {text[:60]!r}")
+        return cls(int(match[1]), int(match[2], 16), match[3])
 
     def __str__(self) -> str:
         return self.encode()
@@ -44,8 +47,8 @@ class HybridClock:
     """Issues HLC values for one device. Thread-safe."""
 
     def __init__(self, device: str, last: Hlc | None = None, wall: Callable[[], int] = _wall_ms) -> None:
-        if "." in device or not device:
-            raise ValueError("a device id must be non-empty and hold no '.'")
+        if not re.fullmatch(r"[A-Za-z0-9_\-]{1,64}", device):
+            raise ValueError("a device id is 1-64 letters, digits, '-' or '_'")
         self._device = device
         self._wall = wall
         self._last = last or Hlc(0, 0, device)

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from uuid6 import uuid7
 
-from aurora.schema import ENTITY_FIELDS, EntityKind
+from aurora.schema import ENTITY_FIELDS, EntityKind, check_field_values
 from aurora.sync.clock import Hlc
 
 JsonValue = Any
@@ -44,6 +44,7 @@ class Operation(BaseModel):
             unknown = set(value) - ENTITY_FIELDS[entity]
             if unknown:
                 raise ValueError(f"unknown {entity} fields: {sorted(unknown)}")
+            check_field_values(entity, value)
         if not value:
             raise ValueError("an operation sets at least one field")
         return value

@@ -7,6 +7,7 @@ on stderr that says what is wrong and what to do, and a non-zero exit code. Neve
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
@@ -311,7 +312,8 @@ def _crash_log(exc: BaseException) -> Path | None:
     try:
         from aurora.app.paths import default_data_dir
 
-        path = default_data_dir() / "crash.log"
+        data_dir = os.environ.get("AURORA_DATA_DIR")
+        path = (Path(data_dir) if data_dir else default_data_dir()) / "crash.log"
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a", encoding="utf-8") as log:
             log.write(f"--- {datetime.now().isoformat()} aurora {_version()}\n")

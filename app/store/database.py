@@ -103,6 +103,11 @@ def translate_errors(path: Path) -> Iterator[None]:
             ) from None
         raise StoreError(f"cannot read or write {path} ({exc}); check the disk") from None
     except OSError as exc:
+        if exc.errno in (errno.EEXIST, errno.ENOTDIR):
+            raise StoreError(
+                f"cannot make the folder for {path}: part of that path is a file, not a folder; remove or "
+                "rename it, or pick another --workspace"
+            ) from None
         if exc.errno in (errno.ENOSPC, errno.EFBIG):
             raise DiskFullError(
                 f"the disk holding {path} is full; free some space and try again (nothing was lost)"
@@ -163,7 +168,8 @@ def migrate_database(conn: apsw.Connection, path: Path) -> int:
         try:
             yield
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
 

@@ -133,7 +133,10 @@ class Store:
             try:
                 yield Transaction(self, self._writer)
             except BaseException:
-                self._writer.execute("ROLLBACK")
+                # SQLite may already have rolled back by itself (an I/O error, a full disk); a second
+                # ROLLBACK would then raise and hide the error that matters.
+                if self._writer.in_transaction:
+                    self._writer.execute("ROLLBACK")
                 raise
             self._writer.execute("COMMIT")
 

@@ -11,8 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from aurora.sync import EntityState, Hlc, HybridClock, Operation, merge, new_id
 
@@ -24,7 +25,8 @@ DEVICES = ("devA", "devB", "devC")
 ENTITY_IDS = ("task-1", "task-2", "task-3")
 
 FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
-    "title": st.text(min_size=1, max_size=8),
+    # Titles the task model accepts (not blank), so the test holds when operations check their values.
+    "title": st.text(st.characters(categories=["L", "N"]), min_size=1, max_size=8),
     "urgent": st.booleans(),
     "quadrant": st.integers(1, 4),
     "deleted": st.booleans(),
@@ -42,7 +44,7 @@ hlcs = st.builds(
     Hlc,
     wall_ms=st.integers(0, 10**13 - 1),
     counter=st.integers(0, _COUNTER_LIMIT - 1),
-    device=st.text(max_size=6),
+    device=st.text(st.sampled_from("abcXYZ019-_"), min_size=1, max_size=6),
 )
 
 
@@ -279,3 +281,25 @@ def test_encoded_order_is_clock_order_for_close_values(
     )
     assert (a.encode() < b.encode()) == (a < b)
     assert (a.encode() > b.encode()) == (a > b)
+
+
+@settings(max_examples=100, deadline=None)
+@given(a=hlcs, b=hlcs)
+@example(a=Hlc(9, 0, "a"), b=Hlc(10, 0, "a"))
+def test_merge_follows_clock_order_for_any_hlc_an_operation_accepts(a: Hlc, b: Hlc) -> None:
+    # Written without zero padding: Operation must refuse such text (merge compares the canonical text).
+    def op(clock: Hlc, title: str) -> Operation:
+        text = f"{clock.wall_ms}.{clock.counter:x}.{clock.device}"
+        return Operation(
+            op_id=new_id(), device_id="devA", hlc=text, entity="task", entity_id="t", fields={"title": title}
+        )
+
+    if a == b:
+        return
+    older, newer = sorted([a, b])
+    try:
+        first, second = op(older, "older"), op(newer, "newer")
+    except ValidationError:
+        return
+    assert fold([first, second])["t"].values["title"] == "newer"
+    assert fold([second, first])["t"].values["title"] == "newer"
