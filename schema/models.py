@@ -11,7 +11,7 @@ import re
 from datetime import datetime
 from enum import IntEnum, StrEnum
 from functools import cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import (
     AfterValidator,
@@ -171,9 +171,10 @@ _MODELS: dict[str, type[_Entity]] = {"task": Task, "note": Note}
 @cache
 def _field_adapter(kind: str, name: str) -> TypeAdapter[Any]:
     info = _MODELS[kind].model_fields[name]
-    if not info.metadata:
-        return TypeAdapter(info.annotation)
-    return TypeAdapter(Annotated[info.annotation, *info.metadata])  # type: ignore[name-defined]
+    target: Any = info.annotation
+    if info.metadata:
+        target = cast(Any, Annotated)[(info.annotation, *info.metadata)]
+    return TypeAdapter(target)
 
 
 def check_field_values(kind: str, fields: dict[str, Any]) -> None:

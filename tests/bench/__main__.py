@@ -1,7 +1,7 @@
 """Run every benchmark and print a summary table: `.venv/bin/python -m tests.bench` from the repository root.
 
 Nothing touches the user's data: Aurora's data dir and config file point into a temporary folder, which is
-removed at the end (pass --keep to leave it).
+removed at the end (pass --keep to leave it). Name benchmarks to run only those: startup, move, commit.
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ import time
 
 from tests.bench.common import N_TASKS, Row, build_workspace, copy_workspace, isolated_root
 
+BENCHMARKS = ("startup", "move", "commit")
+
 
 def _table(rows: list[Row]) -> str:
-    header = ("benchmark", "value", "baseline (same run)", "ratio", "goal", "")
+    header = ("benchmark", "value", "baseline (same run)", "ratio", "goal", "verdict")
     verdict = {None: "-", True: "met", False: "MISSED"}
     cells = [header] + [(r.name, r.value, r.baseline, r.ratio, r.goal, verdict[r.met]) for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
@@ -26,7 +28,13 @@ def _table(rows: list[Row]) -> str:
 
 
 def main() -> int:
-    keep = "--keep" in sys.argv[1:]
+    args = sys.argv[1:]
+    keep = "--keep" in args
+    chosen = {a for a in args if not a.startswith("-")} or set(BENCHMARKS)
+    unknown = chosen - set(BENCHMARKS)
+    if unknown:
+        print(f"unknown benchmark(s) {sorted(unknown)}; choose from {', '.join(BENCHMARKS)}", file=sys.stderr)
+        return 2
     root = isolated_root()
     # Imported after the environment is isolated, so no setting is read from the user's files.
     from tests.bench import commit, move, startup
@@ -37,12 +45,10 @@ def main() -> int:
     print(f"built a workspace of {N_TASKS} tasks in {build_workspace(source):.2f} s")
     rows: list[Row] = []
     try:
-        print()
-        rows += startup.run(copy_workspace(source, root / "startup.db"))
-        print()
-        rows += move.run(copy_workspace(source, root / "move.db"))
-        print()
-        rows += commit.run(copy_workspace(source, root / "commit.db"))
+        for name, module in (("startup", startup), ("move", move), ("commit", commit)):
+            if name in chosen:
+                print()
+                rows += module.run(copy_workspace(source, root / f"{name}.db"))
     finally:
         if not keep:
             shutil.rmtree(root, ignore_errors=True)

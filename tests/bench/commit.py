@@ -9,6 +9,7 @@ connection through `Store.transaction()` / `Transaction.change`, and a second ap
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import apsw
@@ -42,6 +43,20 @@ def _bare_round(conn: apsw.Connection, task_id: str, tag: str) -> list[float]:
     return times
 
 
+def _wal_frames_per_commit(conn: apsw.Connection, commit: Callable[[int], None], n: int = 50) -> float:
+    """WAL frames (pages) one commit appends: the WAL is emptied, auto-checkpoints paused, frames counted."""
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
+    try:
+        for i in range(n):
+            commit(i)
+        row = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()  # (busy, frames in WAL, copied)
+        assert row is not None
+        return int(row[1]) / n
+    finally:
+        conn.execute("PRAGMA wal_autocheckpoint = 1000")
+
+
 def run(workspace: Path) -> list[Row]:
     store = Store.open(workspace)
     bare = database.open_connection(workspace, busy_timeout_ms=5000)
@@ -63,6 +78,19 @@ def run(workspace: Path) -> list[Row]:
             else:
                 bare_medians.append(median(_bare_round(bare, task_id, str(r))))
                 store_medians.append(median(_store_round(store, task_id, str(r))))
+
+        # Not timed: how many pages each kind of commit writes, which is what its COMMIT (fsync) pays for.
+        def one_change(i: int) -> None:
+            with store.transaction() as tx:
+                tx.change("task", task_id, {"title": f"f{i}"})
+
+        def one_update(i: int) -> None:
+            bare.execute("BEGIN IMMEDIATE")
+            bare.execute("UPDATE tasks SET title = ? WHERE id = ?", (f"g{i}", task_id))
+            bare.execute("COMMIT")
+
+        frames_change = _wal_frames_per_commit(store._writer, one_change)
+        frames_bare = _wal_frames_per_commit(bare, one_update)
     finally:
         bare.close()
         store.close()
@@ -74,6 +102,8 @@ def run(workspace: Path) -> list[Row]:
         f"baseline bare UPDATE commit {ms(plain)} | ratio {rr:.2f}x | goal <={GOAL_RATIO}x | "
         f"{'met' if met else 'MISSED'}"
     )
+    pages = f"change+operation {frames_change:.1f}, bare UPDATE {frames_bare:.1f}"
+    print(f"  WAL pages written per commit: {pages}")
     print(f"  round medians change: {', '.join(ms(t) for t in store_medians)}")
     print(f"  round medians bare:   {', '.join(ms(t) for t in bare_medians)}")
     return [
