@@ -52,6 +52,12 @@ def run_checks(settings: Settings) -> list[Check]:
         except AuroraError as exc:
             checks.append(Check("workspace", False, str(exc)))
         else:
+            try:
+                store.integrity_check()
+            except AuroraError as exc:
+                checks.append(Check("integrity", False, str(exc)))
+            else:
+                checks.append(Check("integrity", True, "every page of the workspace reads back intact"))
             info = store.info()
             checks.append(
                 Check(

@@ -32,7 +32,7 @@ class NoteService(EntityService):
 
     def list(self, query: str = "") -> list[Note]:
         """Pinned notes first, then the most recently changed; `query` filters by text and `#tags`."""
-        where = ["deleted = 0", "body != ''"]
+        where = ["deleted = 0"]
         params: list[Any] = []
         for word in query.split():
             if word.startswith("#") and len(word) > 1:

@@ -44,6 +44,24 @@ class ScoringRules:
     important_tags: tuple[str, ...]
 
 
+def _where(flt: TaskFilter) -> tuple[str, list[Any]]:
+    """The SQL condition (and its parameters) that selects the tasks a filter lets through."""
+    # A row whose creating operation has not arrived yet (possible only with operations out of order)
+    # is listed too, as "(untitled)": every count and list agrees, and the covering index serves counts.
+    where = ["deleted = 0"]
+    params: list[Any] = []
+    if not flt.show_done:
+        where.append("status = 'open'")
+    if flt.text:
+        where.append("(title LIKE ? ESCAPE '\\' OR notes LIKE ? ESCAPE '\\')")
+        like = "%" + flt.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        params += [like, like]
+    for tag in flt.tags:
+        where.append("EXISTS (SELECT 1 FROM json_each(tasks.tags) WHERE value = ?)")
+        params.append(tag)
+    return " AND ".join(where), params
+
+
 def _task_from_row(row: tuple[Any, ...]) -> Task:
     # model_construct: rows were validated when written; re-validating 10,000 of them at start-up would
     # cost more than the rest of the first paint.
@@ -85,23 +103,34 @@ class TaskService(EntityService):
 
     def list(self, flt: TaskFilter | None = None) -> list[Task]:
         """Tasks in matrix order: by quadrant, then position within it."""
-        flt = flt or TaskFilter()
-        where = ["deleted = 0", "title != ''"]
-        params: list[Any] = []
-        if not flt.show_done:
-            where.append("status = 'open'")
-        if flt.text:
-            where.append("(title LIKE ? ESCAPE '\\' OR notes LIKE ? ESCAPE '\\')")
-            like = "%" + flt.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            params += [like, like]
-        for tag in flt.tags:
-            where.append("EXISTS (SELECT 1 FROM json_each(tasks.tags) WHERE value = ?)")
-            params.append(tag)
+        where, params = _where(flt or TaskFilter())
         rows = self._store.query(
-            f"SELECT {_TASK_COLUMNS} FROM tasks WHERE {' AND '.join(where)} ORDER BY quadrant, position, id",
-            params,
+            f"SELECT {_TASK_COLUMNS} FROM tasks WHERE {where} ORDER BY quadrant, position, id", params
         )
         return [_task_from_row(r) for r in rows]
+
+    def first_page(
+        self, flt: TaskFilter, per_quadrant: int
+    ) -> tuple[dict[Quadrant, builtins.list[Task]], dict[Quadrant, int]]:
+        """The first `per_quadrant` tasks of each quadrant, and how many match in each.
+
+        What the matrix shows at start: enough to fill any screen, read in milliseconds however many
+        tasks there are; the rest follows in the background.
+        """
+        where, params = _where(flt)
+        page: dict[Quadrant, builtins.list[Task]] = {}
+        for q in Quadrant:
+            rows = self._store.query(
+                f"SELECT {_TASK_COLUMNS} FROM tasks WHERE {where} AND quadrant = ? "
+                "ORDER BY position, id LIMIT ?",
+                [*params, int(q), per_quadrant],
+            )
+            page[q] = [_task_from_row(r) for r in rows]
+        counted = self._store.query(
+            f"SELECT quadrant, count(*) FROM tasks WHERE {where} GROUP BY quadrant", params
+        )
+        found = {Quadrant(q): n for q, n in counted}
+        return page, {q: found.get(q, 0) for q in Quadrant}
 
     def list_all(self) -> builtins.list[Task]:
         """Every task that is not deleted, done ones included."""
@@ -110,8 +139,7 @@ class TaskService(EntityService):
     def counts(self) -> dict[Quadrant, int]:
         """Open tasks per quadrant."""
         rows = self._store.query(
-            "SELECT quadrant, count(*) FROM tasks WHERE deleted = 0 AND status = 'open' AND title != '' "
-            "GROUP BY quadrant"
+            "SELECT quadrant, count(*) FROM tasks WHERE deleted = 0 AND status = 'open' GROUP BY quadrant"
         )
         found = {Quadrant(q): n for q, n in rows}
         return {q: found.get(q, 0) for q in Quadrant}
@@ -252,24 +280,26 @@ class TaskService(EntityService):
         return self.get(task_id)
 
     def rescore(self) -> int:
-        """Re-place tasks whose quadrant changed with time (a due date drew near); returns how many."""
-        edits: list[tuple[str, dict[str, Any]]] = []
-        for task in self.list():
-            if task.manual:
-                continue
-            scores = self._score(task.due, task.urgent, task.important, task.tags)
-            if scores.quadrant != task.quadrant:
-                edits.append(
-                    (
-                        task.id,
-                        {
-                            "urgency": scores.urgency,
-                            "importance": scores.importance,
-                            "quadrant": int(scores.quadrant),
-                            "position": self._end_of(scores.quadrant) + len(edits),
-                        },
-                    )
-                )
+        """Re-place tasks whose quadrant changed with time (a due date drew near); returns how many.
+
+        Only an open, automatically placed task with a due date can change with time, so only those are
+        read (a few columns each), not the whole matrix.
+        """
+        rows = self._store.query(
+            "SELECT id, due, urgent, important, tags, quadrant FROM tasks "
+            "WHERE deleted = 0 AND status = 'open' AND manual = 0 AND due IS NOT NULL"
+        )
+        edits: builtins.list[tuple[str, dict[str, Any]]] = []
+        for task_id, due, urgent, important, tags, quadrant in rows:
+            scores = self._score(parse_time(due), bool(urgent), bool(important), json.loads(tags))
+            if scores.quadrant != quadrant:
+                fields = {
+                    "urgency": scores.urgency,
+                    "importance": scores.importance,
+                    "quadrant": int(scores.quadrant),
+                    "position": self._end_of(scores.quadrant) + len(edits),
+                }
+                edits.append((task_id, fields))
         if edits:
             # A time-driven re-placement is not something the person did: `u` should not reverse it.
             self._write("re-place tasks whose due dates drew near", edits, undoable=False)

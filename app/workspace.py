@@ -11,12 +11,16 @@ from aurora.app.config import Settings
 from aurora.app.notes import NoteService
 from aurora.app.paths import workspace_path
 from aurora.app.store import Store
-from aurora.app.tasks import ScoringRules, TaskService
-from aurora.schema import Quadrant
+from aurora.app.tasks import ScoringRules, TaskFilter, TaskService
+from aurora.schema import Quadrant, Task
 
 
 def _now() -> datetime:
     return datetime.now().astimezone()
+
+
+FIRST_PAGE = 200
+"""Tasks per quadrant read before the matrix's first paint: more than any terminal shows."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,19 @@ class WorkspaceStatus:
     open_tasks: int
     notes: int
     per_quadrant: dict[Quadrant, int]
+
+
+@dataclass(frozen=True)
+class MatrixPage:
+    """What the matrix shows first: the top of each quadrant, each quadrant's count, the status bar."""
+
+    tasks: dict[Quadrant, list[Task]]
+    totals: dict[Quadrant, int]
+    status: WorkspaceStatus
+
+    @property
+    def complete(self) -> bool:
+        return all(self.totals[q] == len(self.tasks[q]) for q in Quadrant)
 
 
 class Workspace:
@@ -55,9 +72,15 @@ class Workspace:
     def name(self) -> str:
         return self.path.stem
 
+    def matrix_page(self, flt: TaskFilter | None = None, per_quadrant: int = FIRST_PAGE) -> MatrixPage:
+        page, totals = self.tasks.first_page(
+            flt or TaskFilter(show_done=self.settings.show_done), per_quadrant
+        )
+        return MatrixPage(page, totals, self.status())
+
     def status(self) -> WorkspaceStatus:
         counts = self.tasks.counts()
-        notes = self.store.query("SELECT count(*) FROM notes WHERE deleted = 0 AND body != ''")[0][0]
+        notes = self.store.query("SELECT count(*) FROM notes WHERE deleted = 0")[0][0]
         return WorkspaceStatus(
             name=self.name,
             pending_ops=self.store.pending_ops(),

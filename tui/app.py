@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, ClassVar, TypeVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from aurora.app import quickadd
 from aurora.app.errors import AuroraError
-from aurora.app.workspace import Workspace
+from aurora.app.workspace import MatrixPage, Workspace
 
 T = TypeVar("T")
 
@@ -64,18 +63,25 @@ class AuroraApp(App[None]):
         Binding("q", "quit", "Quit"),
     ]
 
-    def __init__(self, workspace: Workspace, theme: str = "dark") -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        theme: str = "dark",
+        executor: ThreadPoolExecutor | None = None,
+        first_page: Future[MatrixPage] | None = None,
+    ) -> None:
+        """`executor` and `first_page` let the CLI start reading the matrix while Textual is still
+        loading (see `aurora.tui.cli`); without them the app reads it itself once mounted."""
         super().__init__()
         self.workspace = workspace
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aurora-db")
+        self._executor = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="aurora-db")
+        self.first_page = first_page
         self.theme = THEMES.get(theme, THEMES["dark"])
 
     def on_mount(self) -> None:
         from aurora.tui.screens.matrix import MatrixScreen
 
         self.push_screen(MatrixScreen())
-        # dateparser's first parse costs ~0.3 s; pay it now, off the UI thread, not on the first quick-add.
-        self._executor.submit(quickadd.warm_up)
 
     def background(
         self,
@@ -85,9 +91,19 @@ class AuroraApp(App[None]):
     ) -> None:
         """Run `work` on the database thread; `then(result)` on the UI thread. Errors become a notice."""
 
+        self.when_done(self._executor.submit(work), then, on_error)
+
+    def when_done(
+        self,
+        future: Future[T],
+        then: Callable[[T], None] | None = None,
+        on_error: Callable[[AuroraError], None] | None = None,
+    ) -> None:
+        """Call `then(result)` on the UI thread once `future` (running on the database thread) is done."""
+
         async def runner() -> None:
             try:
-                result = await asyncio.wrap_future(self._executor.submit(work))
+                result = await asyncio.wrap_future(future)
             except AuroraError as exc:
                 if on_error is not None:
                     on_error(exc)

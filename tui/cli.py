@@ -11,18 +11,16 @@ import os
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import click
 from click.shell_completion import get_completion_class
 
-from aurora.app import doctor, transfer
 from aurora.app.config import Settings, load_settings
-from aurora.app.demo import build_demo
 from aurora.app.entities import short_id
 from aurora.app.errors import AuroraError, InvalidInputError
 from aurora.app.tasks import TaskFilter
@@ -38,6 +36,8 @@ _QUADRANT_NAMES = {
 
 
 def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("aurora")
     except PackageNotFoundError:
@@ -83,7 +83,7 @@ def _note_line(note: Note) -> str:
     "--workspace", "-w", metavar="NAME|PATH",
     help="Workspace to use: a name in the data dir, or a path to a .db file. [env: AURORA_WORKSPACE]",
 )  # fmt: skip
-@click.version_option(_version(), "--version", "-V", prog_name="aurora")
+@click.version_option(None, "--version", "-V", package_name="aurora", prog_name="aurora")
 @click.pass_context
 def cli(ctx: click.Context, workspace: str | None) -> None:
     """Aurora, your local-first chief of staff. With no command, opens the priority matrix."""
@@ -93,12 +93,17 @@ def cli(ctx: click.Context, workspace: str | None) -> None:
 
 
 def _run_tui(settings: Settings) -> None:
-    from aurora.tui.app import AuroraApp  # Textual is imported only when the TUI runs.
-
     ws = Workspace.open(settings)
+    # Start reading the first screenful of the matrix on the database thread, then import Textual: SQLite
+    # runs outside the GIL, so the read overlaps the import and the matrix paints populated at once.
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aurora-db")
+    first_page = executor.submit(ws.matrix_page)
     try:
-        AuroraApp(ws, theme=settings.theme).run()
+        from aurora.tui.app import AuroraApp  # Textual is imported only when the TUI runs.
+
+        AuroraApp(ws, theme=settings.theme, executor=executor, first_page=first_page).run()
     finally:
+        executor.shutdown(wait=True)
         ws.close()
 
 
@@ -108,7 +113,7 @@ def _run_tui(settings: Settings) -> None:
 @click.pass_context
 def demo(ctx: click.Context, keep: bool, no_tui: bool) -> None:
     """Open a demo workspace with a realistic week of tasks and notes (never your own workspace)."""
-    from aurora.app.demo import demo_path
+    from aurora.app.demo import build_demo, demo_path
 
     settings = _settings(ctx)
     path = demo_path(settings)
@@ -249,6 +254,8 @@ def note_list(ctx: click.Context, query: str, as_json: bool) -> None:
 @click.pass_context
 def export_cmd(ctx: click.Context, output: Path | None) -> None:
     """Export everything, operation log included, as JSON."""
+    from aurora.app import transfer
+
     with _workspace(ctx) as ws:
         doc = transfer.export_document(ws)
     text = json.dumps(doc, indent=1, ensure_ascii=False)
@@ -272,6 +279,8 @@ def export_cmd(ctx: click.Context, output: Path | None) -> None:
 @click.pass_context
 def import_cmd(ctx: click.Context, paths: tuple[Path, ...], as_json: bool) -> None:
     """Import Aurora export files. Idempotent: importing the same file twice changes nothing."""
+    from aurora.app import transfer
+
     results = []
     with _workspace(ctx) as ws:
         for path in paths:
@@ -289,6 +298,8 @@ def import_cmd(ctx: click.Context, paths: tuple[Path, ...], as_json: bool) -> No
 @click.pass_context
 def doctor_cmd(ctx: click.Context, as_json: bool) -> None:
     """Report versions, extensions and what is missing. Exits 1 if something is."""
+    from aurora.app import doctor
+
     checks = doctor.run_checks(_settings(ctx))
     if as_json:
         _emit([{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks])

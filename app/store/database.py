@@ -149,6 +149,37 @@ def open_connection(path: Path, *, busy_timeout_ms: int, readonly: bool = False)
         return conn
 
 
+_HEADER = b"SQLite format 3\x00"
+
+
+def check_not_truncated(path: Path) -> None:
+    """Refuse a database file shorter than its own header says: a cheap test, at every open, for the
+    commonest damage (a copy or a sync cut short). The full `quick_check` reads the whole file, which grows
+    with the workspace, so it runs in `aurora doctor` instead."""
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        # A checkpoint cut short (a full disk) leaves the file short of its header's size while the WAL
+        # still holds every page; SQLite completes it on open. Only a file without a WAL is judged here.
+        return
+    try:
+        with path.open("rb") as f:
+            header = f.read(100)
+            size = f.seek(0, 2)
+    except OSError:
+        return  # opening will say what is wrong
+    if len(header) < 100 or not header.startswith(_HEADER):
+        return  # not SQLite at all, or empty: SQLite's own check gives the message
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    # The in-header size is valid only when the "version-valid-for" number matches the change counter.
+    if header[92:96] == header[24:28] and pages * page_size > size:
+        raise CorruptDatabaseError(
+            f"{path} is damaged: cut short at {size} of {pages * page_size} bytes; restore it from a backup "
+            "or an `aurora export`, or pick another with --workspace (the file was not changed)"
+        )
+
+
 def quick_check(conn: apsw.Connection, path: Path) -> None:
     with translate_errors(path):
         rows = conn.execute("PRAGMA quick_check").fetchall()

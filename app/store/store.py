@@ -88,11 +88,9 @@ class Store:
         """Open (creating if needed) and migrate a workspace. Raises StoreError subclasses in words."""
         if path.is_dir():
             raise StoreError(f"{path} is a folder; give --workspace a file name or a workspace name")
-        existed = path.exists() and path.stat().st_size > 0
+        database.check_not_truncated(path)
         writer = database.open_connection(path, busy_timeout_ms=busy_timeout_ms)
         try:
-            if existed:
-                database.quick_check(writer, path)
             database.migrate_database(writer, path)
             device_id = cls._device_id(writer, path)
             reader = database.open_connection(path, busy_timeout_ms=busy_timeout_ms)
@@ -167,6 +165,10 @@ class Store:
             )
             for r in rows
         ]
+
+    def integrity_check(self) -> None:
+        """Read the whole file and raise CorruptDatabaseError if any of it is damaged (slow on big files)."""
+        database.quick_check(self._reader, self.path)
 
     def info(self) -> database.DatabaseInfo:
         with database.translate_errors(self.path):

@@ -36,6 +36,8 @@ CREATE TABLE tasks (
     field_clocks TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX tasks_by_quadrant ON tasks (deleted, quadrant, position);
+-- Covers the per-quadrant counts of open tasks the matrix and status bar show, without reading rows.
+CREATE INDEX tasks_open_counts ON tasks (deleted, status, quadrant);
 
 CREATE TABLE notes (
     id           TEXT PRIMARY KEY,

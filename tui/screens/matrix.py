@@ -8,6 +8,7 @@ Quadrants are laid out as the matrix is drawn everywhere:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 from textual import on
@@ -15,10 +16,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid
 from textual.screen import Screen
-from textual.widgets import Footer, Input, OptionList, Static
+from textual.widgets import Footer, Input, Static
 
+from aurora.app import quickadd
 from aurora.app.tasks import TaskFilter
-from aurora.app.workspace import Workspace, WorkspaceStatus
+from aurora.app.workspace import MatrixPage, Workspace, WorkspaceStatus
 from aurora.schema import Quadrant, Task, TaskStatus
 from aurora.tui.app import AuroraApp
 from aurora.tui.screens.task_forms import FilterBar, QuickAddModal, TaskEdit, TaskFormModal
@@ -96,8 +98,14 @@ class MatrixScreen(Screen[None]):
         self._show_done = self.ws.settings.show_done
         self.query_one(FilterBar).display = False
         self.panel(Quadrant.DO_FIRST).task_list.focus()
-        self.aurora.background(self.ws.tasks.rescore, lambda _moved: self.reload())
+        # Paint the matrix first; re-placing tasks whose due dates drew near, and warming the date
+        # parser for quick-add, can wait until the person sees their tasks.
+        self.reload(then=self._after_first_paint)
         self.set_interval(_RESCORE_EVERY_S, self._rescore)
+
+    def _after_first_paint(self) -> None:
+        self._rescore()
+        self.aurora.background(quickadd.warm_up)
 
     def _rescore(self) -> None:
         self.aurora.background(self.ws.tasks.rescore, lambda moved: self.reload() if moved else None)
@@ -118,20 +126,35 @@ class MatrixScreen(Screen[None]):
         task_id = panel.task_list.current_task_id
         return next((t for t in panel.tasks if t.id == task_id), None)
 
-    def reload(self, keep: str | None = None) -> None:
-        """Read the matrix afresh (in the background) and show it."""
+    def reload(self, keep: str | None = None, then: Callable[[], None] | None = None) -> None:
+        """Read the matrix afresh (in the background) and show it: the top of each quadrant first, so the
+        screen fills at once however many tasks there are, then the rest."""
         flt = TaskFilter.parse(self._query, self._show_done)
 
-        def read() -> tuple[list[Task], WorkspaceStatus]:
-            return self.ws.tasks.list(flt), self.ws.status()
+        def show_page(page: MatrixPage) -> None:
+            now = self.ws.now()
+            for q in Quadrant:
+                self.panel(q).show(page.tasks[q], now, keep, total=page.totals[q])
+            self._show_status(page.status)
+            if not page.complete:
+                self.aurora.background(lambda: self.ws.tasks.list(flt), self._show_rest)
+            if then is not None:
+                then()
 
-        self.aurora.background(read, lambda result: self._show_all(*result, keep=keep))
+        prefetched, self.aurora.first_page = self.aurora.first_page, None
+        if prefetched is not None and not self._query:
+            self.aurora.when_done(prefetched, show_page)
+        else:
+            self.aurora.background(lambda: self.ws.matrix_page(flt), show_page)
 
-    def _show_all(self, tasks: list[Task], status: WorkspaceStatus, keep: str | None) -> None:
+    def _show_rest(self, tasks: list[Task]) -> None:
+        by_quadrant: dict[Quadrant, list[Task]] = {q: [] for q in Quadrant}
+        for task in tasks:
+            by_quadrant[task.quadrant].append(task)
         now = self.ws.now()
         for q in Quadrant:
-            self.panel(q).show([t for t in tasks if t.quadrant == q], now, keep)
-        self._show_status(status)
+            panel = self.panel(q)
+            panel.show(by_quadrant[q], now, keep=panel.task_list.current_task_id, total=len(by_quadrant[q]))
 
     def _show_status(self, status: WorkspaceStatus) -> None:
         extra = []
@@ -187,8 +210,8 @@ class MatrixScreen(Screen[None]):
 
         self.app.push_screen(TaskFormModal(task), edited)
 
-    @on(OptionList.OptionSelected)
-    def _selected(self, event: OptionList.OptionSelected) -> None:
+    @on(TaskList.Selected)
+    def _selected(self, event: TaskList.Selected) -> None:
         event.stop()
         self.action_edit()
 

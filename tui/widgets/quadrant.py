@@ -19,6 +19,8 @@ class QuadrantPanel(Vertical):
         super().__init__(id=f"q{quadrant.value}", classes="quadrant")
         self.quadrant = quadrant
         self.tasks: list[Task] = []
+        self.total = 0
+        """How many tasks match in this quadrant; more than `len(tasks)` while the rest is loading."""
 
     def compose(self) -> ComposeResult:
         yield Static(self._title(0), classes="quadrant-title")
@@ -28,9 +30,16 @@ class QuadrantPanel(Vertical):
     def task_list(self) -> TaskList:
         return self.query_one(TaskList)
 
-    def show(self, tasks: list[Task], now: datetime, keep: str | None = None) -> None:
+    def show(
+        self, tasks: list[Task], now: datetime, keep: str | None = None, total: int | None = None
+    ) -> None:
+        """Show `tasks`; `total` when they are only the first page of the quadrant."""
+        if total is None:
+            loading = self.total > len(self.tasks)
+            total = self.total + len(tasks) - len(self.tasks) if loading else len(tasks)
         self.tasks = tasks
-        self.query_one(".quadrant-title", Static).update(self._title(len(tasks)))
+        self.total = total
+        self.query_one(".quadrant-title", Static).update(self._title(total))
         self.task_list.show_tasks(tasks, now, keep)
 
     def _title(self, count: int) -> str:

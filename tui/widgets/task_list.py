@@ -1,4 +1,12 @@
-"""A quadrant's list of tasks: an OptionList whose up/down (and j/k) hand focus on at its edges."""
+"""A quadrant's list of tasks, drawn with Textual's line API: only the rows on screen are rendered.
+
+A quadrant may hold thousands of tasks. A widget per row, or an OptionList (which measures every option
+up front), costs time in proportion to the list; this one costs time in proportion to the screen, so
+showing 10,000 tasks or moving one between quadrants stays within a frame.
+
+Up/down (and j/k) move the cursor; at the list's ends they hand focus on (`EdgeReached`), so the four lists
+read as one matrix.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +14,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar, Literal
 
+from rich.segment import Segment
 from rich.text import Text
+from textual import events
 from textual.binding import Binding, BindingType
+from textual.geometry import Size
 from textual.message import Message
-from textual.widgets import OptionList
-from textual.widgets.option_list import Option
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from aurora.app.quickadd import ALL_DAY
 from aurora.schema import Task, TaskStatus
@@ -36,9 +48,9 @@ def due_label(due: datetime | None, now: datetime) -> str:
 
 def task_prompt(task: Task, now: datetime) -> Text:
     done = task.status is TaskStatus.DONE
-    text = Text()
+    text = Text(no_wrap=True, overflow="ellipsis")
     text.append("✓ " if done else "• ", style="green" if done else "dim")
-    text.append(task.title, style="strike dim" if done else "")
+    text.append(task.title or "(untitled)", style="strike dim" if done else "")
     due = due_label(task.due, now)
     if due:
         text.append(f"  {due}", style="bold red" if due == "overdue" and not done else "cyan")
@@ -49,13 +61,35 @@ def task_prompt(task: Task, now: datetime) -> Text:
     return text
 
 
-class TaskList(OptionList):
-    """The tasks of one quadrant."""
+class TaskList(ScrollView, can_focus=True):
+    """The tasks of one quadrant, one line each."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("down,j", "down", "Down", show=False),
         Binding("up,k", "up", "Up", show=False),
+        Binding("home", "first", "First", show=False),
+        Binding("end", "last", "Last", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("enter", "select", "Open", show=False),
     ]
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"task-list--cursor", "task-list--cursor-blurred"}
+    DEFAULT_CSS = """
+    TaskList {
+        overflow-x: hidden;
+        overflow-y: auto;
+    }
+    TaskList > .task-list--cursor {
+        background: $block-cursor-background;
+        color: $block-cursor-foreground;
+        text-style: $block-cursor-text-style;
+    }
+    TaskList > .task-list--cursor-blurred {
+        background: $block-cursor-blurred-background;
+    }
+    """
+
+    highlighted: reactive[int | None] = reactive(None, always_update=True)
 
     @dataclass
     class EdgeReached(Message):
@@ -64,32 +98,123 @@ class TaskList(OptionList):
         task_list: TaskList
         direction: Literal["up", "down"]
 
+    @dataclass
+    class Selected(Message):
+        """Enter (or a double click) on a task."""
+
+        task_list: TaskList
+        task_id: str
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._tasks: list[Task] = []
+        self._now = datetime.now().astimezone()
+
+    # The list's contents -------------------------------------------------------------------------------
+
     def show_tasks(self, tasks: list[Task], now: datetime, keep: str | None = None) -> None:
         """Replace the list's contents, keeping the cursor on task `keep` (or on the same row)."""
         previous = self.highlighted
-        self.set_options([Option(task_prompt(t, now), id=t.id) for t in tasks])
+        self._tasks = tasks
+        self._now = now
+        self.virtual_size = Size(self.size.width, len(tasks))
         if not tasks:
-            return
-        if keep is not None:
-            index = next((i for i, t in enumerate(tasks) if t.id == keep), None)
-            if index is not None:
-                self.highlighted = index
-                return
-        self.highlighted = min(previous or 0, len(tasks) - 1)
+            self.highlighted = None
+        else:
+            index = next((i for i, t in enumerate(tasks) if t.id == keep), None) if keep else None
+            self.highlighted = index if index is not None else min(previous or 0, len(tasks) - 1)
+        self.refresh()
+
+    @property
+    def option_count(self) -> int:
+        return len(self._tasks)
 
     @property
     def current_task_id(self) -> str | None:
-        option = self.highlighted_option
-        return option.id if option is not None else None
+        index = self.highlighted
+        return self._tasks[index].id if index is not None and index < len(self._tasks) else None
+
+    # Drawing ---------------------------------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        index = y + self.scroll_offset.y
+        base = self.rich_style
+        if index >= len(self._tasks):
+            return Strip.blank(width, base)
+        text = task_prompt(self._tasks[index], self._now)
+        text.truncate(width, overflow="ellipsis", pad=True)
+        segments = [
+            Segment(s.text, base + s.style if s.style else base, s.control)
+            for s in text.render(self.app.console)
+            if s.text != "\n"
+        ]
+        strip = Strip(segments).adjust_cell_length(width, base)
+        if index == self.highlighted:
+            cursor = "task-list--cursor" if self.has_focus else "task-list--cursor-blurred"
+            strip = strip.apply_style(self.get_component_rich_style(cursor, partial=True))
+        return strip
+
+    def watch_highlighted(self, index: int | None) -> None:
+        if index is not None:
+            self._keep_visible(index)
+        self.refresh()
+
+    def _keep_visible(self, index: int) -> None:
+        height = self.scrollable_content_region.height
+        top = self.scroll_offset.y
+        if index < top:
+            self.scroll_to(y=index, animate=False, immediate=True)
+        elif height and index >= top + height:
+            self.scroll_to(y=index - height + 1, animate=False, immediate=True)
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
+
+    def on_resize(self) -> None:
+        self.virtual_size = Size(self.size.width, len(self._tasks))
+        if self.highlighted is not None:
+            self._keep_visible(self.highlighted)
+
+    # Keys and mouse --------------------------------------------------------------------------------------
 
     def action_down(self) -> None:
-        if self.highlighted is None or self.highlighted >= self.option_count - 1:
+        if self.highlighted is None or self.highlighted >= len(self._tasks) - 1:
             self.post_message(self.EdgeReached(self, "down"))
         else:
-            self.action_cursor_down()
+            self.highlighted += 1
 
     def action_up(self) -> None:
         if self.highlighted is None or self.highlighted <= 0:
             self.post_message(self.EdgeReached(self, "up"))
         else:
-            self.action_cursor_up()
+            self.highlighted -= 1
+
+    def action_first(self) -> None:
+        if self._tasks:
+            self.highlighted = 0
+
+    def action_last(self) -> None:
+        if self._tasks:
+            self.highlighted = len(self._tasks) - 1
+
+    def action_page(self, direction: int) -> None:
+        if self._tasks:
+            step = max(1, self.scrollable_content_region.height - 1)
+            current = self.highlighted or 0
+            self.highlighted = max(0, min(len(self._tasks) - 1, current + direction * step))
+
+    def action_select(self) -> None:
+        task_id = self.current_task_id
+        if task_id is not None:
+            self.post_message(self.Selected(self, task_id))
+
+    def on_click(self, event: events.Click) -> None:
+        index = event.y + self.scroll_offset.y
+        if 0 <= index < len(self._tasks):
+            self.highlighted = index
+            if event.chain == 2:
+                self.action_select()
