@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Sequence
+from functools import cache
 from typing import Any
 
 from aurora.schema import ENTITY_FIELDS, EntityKind
@@ -58,10 +59,22 @@ def row_params(kind: EntityKind, entity_id: str, state: EntityState) -> dict[str
     return params
 
 
-def upsert_sql(kind: EntityKind, columns: Mapping[str, Any]) -> str:
-    names = list(columns)
-    updates = ", ".join(f"{n} = excluded.{n}" for n in names if n != "id")
-    return (
-        f"INSERT INTO {TABLES[kind]} ({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)}) "
-        f"ON CONFLICT(id) DO UPDATE SET {updates}"
-    )
+@cache
+def insert_sql(kind: EntityKind, names: tuple[str, ...]) -> str:
+    return f"INSERT INTO {TABLES[kind]} ({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)})"
+
+
+@cache
+def update_sql(kind: EntityKind, names: tuple[str, ...]) -> str:
+    """An UPDATE of just these columns: an index whose columns are not set is not rewritten."""
+    sets = ", ".join(f"{n} = :{n}" for n in names)
+    return f"UPDATE {TABLES[kind]} SET {sets}, field_clocks = :field_clocks WHERE id = :id"
+
+
+def changed_params(
+    kind: EntityKind, entity_id: str, state: EntityState, names: Iterable[str]
+) -> dict[str, Any]:
+    params: dict[str, Any] = {"id": entity_id, "field_clocks": json.dumps(state.clocks, sort_keys=True)}
+    for name in names:
+        params[name] = to_column(kind, name, state.values[name])
+    return params

@@ -21,7 +21,15 @@ import apsw
 
 from aurora.app.errors import StoreError
 from aurora.app.store import database
-from aurora.app.store.rows import COLUMNS, TABLES, row_params, state_from_row, upsert_sql
+from aurora.app.store.rows import (
+    COLUMNS,
+    TABLES,
+    changed_params,
+    insert_sql,
+    row_params,
+    state_from_row,
+    update_sql,
+)
 from aurora.schema import EntityKind
 from aurora.sync import EntityState, Hlc, HybridClock, Operation, merge, new_id
 
@@ -38,8 +46,12 @@ class Transaction:
         return self._store._load(self._conn, kind, entity_id)
 
     def change(self, kind: EntityKind, entity_id: str, fields: dict[str, Any]) -> EntityState:
-        """Set `fields` on one entity, logging the operation; returns the entity's new state."""
-        op = Operation(
+        """Set `fields` on one entity, logging the operation; returns the entity's new state.
+
+        The values are trusted: the services validated them against the entity models. Operations from
+        outside (an import, later sync) arrive through `apply`, already validated as `Operation`s.
+        """
+        op = Operation.model_construct(
             op_id=new_id(),
             device_id=self._store.device_id,
             hlc=self._store.clock.now().encode(),
@@ -47,7 +59,7 @@ class Transaction:
             entity_id=entity_id,
             fields=fields,
         )
-        return self._apply(op, local=True)
+        return self._apply(op)
 
     def apply(self, op: Operation) -> bool:
         """Apply an operation made elsewhere (an import, later sync); False if it was seen already."""
@@ -55,18 +67,24 @@ class Transaction:
         if seen:
             return False
         self._store.clock.observe(op.clock)
-        self._apply(op, local=op.device_id == self._store.device_id)
+        self._apply(op)
         return True
 
-    def _apply(self, op: Operation, *, local: bool) -> EntityState:
+    def _apply(self, op: Operation) -> EntityState:
         before = self.load(op.entity, op.entity_id)
         after = merge(before, op)
-        params = row_params(op.entity, op.entity_id, after)
-        self._conn.execute(upsert_sql(op.entity, params), params)
+        if before is None:
+            params = row_params(op.entity, op.entity_id, after)
+            self._conn.execute(insert_sql(op.entity, tuple(params)), params)
+        else:
+            # Only the fields this operation won are written (it may lose some to later clocks).
+            won = tuple(sorted(name for name in op.fields if after.clocks.get(name) == op.hlc))
+            if won:
+                params = changed_params(op.entity, op.entity_id, after, won)
+                self._conn.execute(update_sql(op.entity, won), params)
         self._conn.execute(
-            "INSERT INTO ops (op_id, device_id, hlc, entity, entity_id, fields, local) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (op.op_id, op.device_id, op.hlc, op.entity, op.entity_id, json.dumps(op.fields), int(local)),
+            "INSERT INTO ops (op_id, device_id, hlc, entity, entity_id, fields) VALUES (?, ?, ?, ?, ?, ?)",
+            (op.op_id, op.device_id, op.hlc, op.entity, op.entity_id, json.dumps(op.fields)),
         )
         self.ops.append(op)
         return after
@@ -153,7 +171,10 @@ class Store:
         return state_from_row(kind, row) if row else None
 
     def pending_ops(self) -> int:
-        row = self.query("SELECT count(*) FROM ops WHERE acked = 0")
+        row = self.query(
+            "SELECT count(*) FROM ops WHERE from_node = 0 AND seq > "
+            "(SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'pushed_through')"
+        )
         return int(row[0][0])
 
     def operations(self) -> list[Operation]:

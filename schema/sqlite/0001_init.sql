@@ -52,19 +52,20 @@ CREATE TABLE notes (
 );
 CREATE INDEX notes_by_pin ON notes (deleted, pinned, updated_at);
 
--- The operation log. `seq` is this replica's local order of arrival; `hlc` is the total order used for
--- merging. `acked` is set when the node has stored the operation (sync, a later issue); until then it is
--- counted as pending in the status bar.
+-- The operation log. `seq` is this replica's local order of arrival (rows are never deleted, so the
+-- rowid only grows: no AUTOINCREMENT bookkeeping on every insert); `hlc` is the total order used for
+-- merging. What still has to reach the node is every operation after the `pushed_through` seq in `meta`
+-- that did not come from the node: sync (a later issue) pushes in seq order and moves that cursor, so the
+-- status bar counts pending operations with a range scan and no index of its own. Every index here costs
+-- a page write per change: only the one a query needs (dedup by op_id) exists.
 CREATE TABLE ops (
-    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq       INTEGER PRIMARY KEY,
     op_id     TEXT NOT NULL UNIQUE,
     device_id TEXT NOT NULL,
     hlc       TEXT NOT NULL,
     entity    TEXT NOT NULL CHECK (entity IN ('task', 'note')),
     entity_id TEXT NOT NULL,
     fields    TEXT NOT NULL,
-    local     INTEGER NOT NULL DEFAULT 1,
-    acked     INTEGER NOT NULL DEFAULT 0
+    from_node INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX ops_pending ON ops (acked) WHERE acked = 0;
-CREATE INDEX ops_by_entity ON ops (entity, entity_id);
+INSERT INTO meta (key, value) VALUES ('pushed_through', '0');
