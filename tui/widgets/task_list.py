@@ -46,18 +46,27 @@ def due_label(due: datetime | None, now: datetime) -> str:
     return f"{local.day} {local.strftime('%b')}"
 
 
-def task_prompt(task: Task, now: datetime) -> Text:
+def task_prompt(task: Task, now: datetime, width: int | None = None) -> Text:
+    """One row: a mark, the title, then due date, tags and the by-hand flag. Given a `width`, the title is
+    what gets cut short, so the due date and tags stay in view."""
     done = task.status is TaskStatus.DONE
-    text = Text(no_wrap=True, overflow="ellipsis")
-    text.append("✓ " if done else "• ", style="green" if done else "dim")
-    text.append(task.title or "(untitled)", style="strike dim" if done else "")
+    suffix = Text(no_wrap=True)
     due = due_label(task.due, now)
     if due:
-        text.append(f"  {due}", style="bold red" if due == "overdue" and not done else "cyan")
+        suffix.append(f"  {due}", style="bold red" if due == "overdue" and not done else "cyan")
     for tag in task.tags:
-        text.append(f" #{tag}", style="magenta")
+        suffix.append(f" #{tag}", style="magenta")
     if task.manual:
-        text.append(" ⚑", style="dim")
+        suffix.append(" ⚑", style="dim")
+    title = Text(task.title or "(untitled)", style="strike dim" if done else "", no_wrap=True)
+    if width is not None:
+        room = max(8, width - 2 - suffix.cell_len)
+        if title.cell_len > room:
+            title.truncate(room, overflow="ellipsis")
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append("✓ " if done else "• ", style="green" if done else "dim")
+    text.append_text(title)
+    text.append_text(suffix)
     return text
 
 
@@ -78,6 +87,7 @@ class TaskList(ScrollView, can_focus=True):
     TaskList {
         overflow-x: hidden;
         overflow-y: auto;
+        padding: 0 0 0 1;
     }
     TaskList > .task-list--cursor {
         background: $block-cursor-background;
@@ -142,7 +152,7 @@ class TaskList(ScrollView, can_focus=True):
         base = self.rich_style
         if index >= len(self._tasks):
             return Strip.blank(width, base)
-        text = task_prompt(self._tasks[index], self._now)
+        text = task_prompt(self._tasks[index], self._now, width)
         text.truncate(width, overflow="ellipsis", pad=True)
         segments = [
             Segment(s.text, base + s.style if s.style else base, s.control)
