@@ -11,7 +11,7 @@ import os
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -24,7 +24,7 @@ from aurora.app.config import Settings, load_settings
 from aurora.app.entities import short_id
 from aurora.app.errors import AuroraError, InvalidInputError
 from aurora.app.tasks import TaskFilter
-from aurora.app.workspace import Workspace
+from aurora.app.workspace import MatrixPage, Workspace
 from aurora.schema import Note, Quadrant, Task
 
 _QUADRANT_NAMES = {
@@ -94,16 +94,16 @@ def cli(ctx: click.Context, workspace: str | None) -> None:
 
 def _run_tui(settings: Settings) -> None:
     ws = Workspace.open(settings)
-    # Start reading the first screenful of the matrix on the database thread, then import Textual: SQLite
-    # runs outside the GIL, so the read overlaps the import and the matrix paints populated at once.
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aurora-db")
-    first_page = executor.submit(ws.matrix_page)
+    # Read the first screenful of the matrix now, before Textual is even imported: a few milliseconds
+    # with the process to itself. (Read on a thread beside Textual's start-up instead, it took several
+    # times longer: each SQLite step hands the GIL back and waits for the busy UI thread to release it.)
+    first_page: Future[MatrixPage] = Future()
+    first_page.set_result(ws.matrix_page())
     try:
         from aurora.tui.app import AuroraApp  # Textual is imported only when the TUI runs.
 
-        AuroraApp(ws, theme=settings.theme, executor=executor, first_page=first_page).run()
+        AuroraApp(ws, theme=settings.theme, first_page=first_page).run()
     finally:
-        executor.shutdown(wait=True)
         ws.close()
 
 

@@ -23,7 +23,7 @@ from aurora.app.tasks import TaskFilter
 from aurora.app.workspace import MatrixPage, Workspace, WorkspaceStatus
 from aurora.schema import Quadrant, Task, TaskStatus
 from aurora.tui.app import AuroraApp
-from aurora.tui.screens.task_forms import FilterBar, QuickAddModal, TaskEdit, TaskFormModal
+from aurora.tui.widgets.filter_bar import FilterBar
 from aurora.tui.widgets.quadrant import QuadrantPanel
 from aurora.tui.widgets.status_bar import StatusBar
 from aurora.tui.widgets.task_list import TaskList
@@ -136,10 +136,15 @@ class MatrixScreen(Screen[None]):
             for q in Quadrant:
                 self.panel(q).show(page.tasks[q], now, keep, total=page.totals[q])
             self._show_status(page.status)
-            if not page.complete:
-                self.aurora.background(lambda: self.ws.tasks.list(flt), self._show_rest)
-            if then is not None:
-                then()
+
+            def after_paint() -> None:
+                # Only once this frame is on screen: background work holds the GIL and would delay it.
+                if not page.complete:
+                    self.aurora.background(lambda: self.ws.tasks.list(flt), self._show_rest)
+                if then is not None:
+                    then()
+
+            self.call_after_refresh(after_paint)
 
         prefetched, self.aurora.first_page = self.aurora.first_page, None
         if prefetched is not None and not self._query:
@@ -189,6 +194,9 @@ class MatrixScreen(Screen[None]):
     # Actions ----------------------------------------------------------------------------------------------
 
     def action_add(self) -> None:
+        # The forms (TextArea and friends) load on first use, not before the matrix's first paint.
+        from aurora.tui.screens.task_forms import QuickAddModal
+
         def added(text: str | None) -> None:
             if text:
                 self.aurora.background(
@@ -201,6 +209,7 @@ class MatrixScreen(Screen[None]):
         task = self.current_task()
         if task is None:
             return
+        from aurora.tui.screens.task_forms import TaskEdit, TaskFormModal
 
         def edited(edit: TaskEdit | None) -> None:
             if edit is not None:

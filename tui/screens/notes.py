@@ -17,7 +17,7 @@ from textual.widgets.option_list import Option
 from aurora.app.workspace import Workspace
 from aurora.schema import MAX_BODY, Note, NoteColour
 from aurora.tui.app import AuroraApp
-from aurora.tui.screens.task_forms import FilterBar
+from aurora.tui.widgets.filter_bar import FilterBar
 from aurora.tui.widgets.status_bar import StatusBar
 
 _SWATCH = {

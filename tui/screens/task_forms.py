@@ -142,14 +142,3 @@ class TaskFormModal(ModalScreen[TaskEdit | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
-
-
-class FilterBar(Input):
-    """The `/` filter: free text and #tags; escape clears it."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "clear_filter", "Clear filter")]
-
-    def action_clear_filter(self) -> None:
-        self.value = ""
-        self.display = False
-        self.screen.focus_next()

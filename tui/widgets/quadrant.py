@@ -39,7 +39,8 @@ class QuadrantPanel(Vertical):
             total = self.total + len(tasks) - len(self.tasks) if loading else len(tasks)
         self.tasks = tasks
         self.total = total
-        self.query_one(".quadrant-title", Static).update(self._title(total))
+        # The title is one line of fixed size: no layout pass needed (a layout restyles the whole screen).
+        self.query_one(".quadrant-title", Static).update(self._title(total), layout=False)
         self.task_list.show_tasks(tasks, now, keep)
 
     def _title(self, count: int) -> str:

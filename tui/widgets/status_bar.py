@@ -27,4 +27,4 @@ class StatusBar(Static):
     """One line at the bottom of each screen."""
 
     def show(self, status: WorkspaceStatus, extra: str = "") -> None:
-        self.update(status_text(status, extra))
+        self.update(status_text(status, extra), layout=False)  # one fixed line: no layout pass

@@ -127,7 +127,9 @@ class TaskList(ScrollView, can_focus=True):
         previous = self.highlighted
         self._tasks = tasks
         self._now = now
-        self.virtual_size = Size(self.size.width, len(tasks))
+        size = Size(self.size.width, len(tasks))
+        if size != self.virtual_size:
+            self.virtual_size = size
         if not tasks:
             self.highlighted = None
         else:
