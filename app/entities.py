@@ -53,10 +53,9 @@ class EntityService:
 
     def _write(
         self, description: str, edits: list[tuple[str, dict[str, Any]]], *, undoable: bool = True
-    ) -> list[EntityState]:
+    ) -> None:
         """Apply `edits` (entity id, fields) in one transaction, skipping fields already equal."""
         changes: list[Change] = []
-        states: list[EntityState] = []
         stamp = iso(self._now())
         with self._store.transaction() as tx:
             for entity_id, fields in edits:
@@ -64,16 +63,13 @@ class EntityService:
                 old = before.values if before else {}
                 delta = {k: v for k, v in fields.items() if k not in old or old[k] != v}
                 if not delta:
-                    if before is not None:
-                        states.append(before)
                     continue
                 delta["updated_at"] = stamp
-                states.append(tx.change(self.kind, entity_id, delta))
+                tx.change(self.kind, entity_id, delta)
                 previous = {k: old.get(k) for k in delta} if before else {"deleted": True}
                 changes.append(Change(self.kind, entity_id, previous, delta))
         if undoable:
             self.history.record(description, changes)
-        return states
 
     def _write_back(self, edits: list[tuple[EntityKind, str, dict[str, Any]]]) -> None:
         with self._store.transaction() as tx:

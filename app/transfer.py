@@ -48,7 +48,7 @@ def read_document(path: Path) -> list[Operation]:
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise ImportFormatError(f"cannot read {path}: {exc.strerror}") from None
+        raise ImportFormatError(f"cannot read {path}: {exc.strerror}; check the path") from None
     if size > MAX_IMPORT_BYTES:
         raise ImportFormatError(
             f"{path} is {size // 2**20} MiB, larger than any Aurora export; nothing imported"
@@ -60,7 +60,7 @@ def read_document(path: Path) -> list[Operation]:
             f"{path} is not an Aurora export (not JSON); make one with `aurora export`; nothing imported"
         ) from None
     except OSError as exc:
-        raise ImportFormatError(f"cannot read {path}: {exc.strerror}") from None
+        raise ImportFormatError(f"cannot read {path}: {exc.strerror}; check the path") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ImportFormatError(
             f'{path} is JSON but not an Aurora export (no "format": "{FORMAT}"); nothing imported'

@@ -13,7 +13,7 @@ Invariants (the ones the property tests check):
 """
 
 from aurora.sync.clock import Hlc, HybridClock
-from aurora.sync.merge import EntityState, merge
+from aurora.sync.merge import EntityState, merge, winners
 from aurora.sync.ops import Operation, new_id
 
-__all__ = ["EntityState", "Hlc", "HybridClock", "Operation", "merge", "new_id"]
+__all__ = ["EntityState", "Hlc", "HybridClock", "Operation", "merge", "new_id", "winners"]

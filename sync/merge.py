@@ -6,6 +6,7 @@ commutative, associative and idempotent: replicas converge whatever order operat
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,20 +21,20 @@ class EntityState:
     clocks: dict[str, str] = field(default_factory=dict)
 
 
+def winners(clocks: Mapping[str, str], hlc: str, names: Iterable[str]) -> list[str]:
+    """Which of `names` an operation stamped `hlc` gets to set, given the clocks a replica holds.
+
+    Encoded HLCs are fixed-width and sort like the clock values, so comparing the text is exact. This is
+    the whole of last-writer-wins; `merge` and the stores' row writers both go through it.
+    """
+    return [name for name in names if (held := clocks.get(name)) is None or hlc > held]
+
+
 def merge(state: EntityState | None, op: Operation) -> EntityState:
     """The state after applying `op` to `state` (None for an entity not seen yet)."""
     values = dict(state.values) if state else {}
     clocks = dict(state.clocks) if state else {}
-    # Encoded HLCs are fixed-width and sort like the clock values, so string comparison is exact.
-    for name, value in op.fields.items():
-        held = clocks.get(name)
-        if held is None or op.hlc > held:
-            values[name] = value
-            clocks[name] = op.hlc
+    for name in winners(clocks, op.hlc, op.fields):
+        values[name] = op.fields[name]
+        clocks[name] = op.hlc
     return EntityState(values, clocks)
-
-
-def changed_fields(before: EntityState | None, after: EntityState) -> set[str]:
-    """Fields whose value differs between two states (for deciding whether a write is needed)."""
-    old = before.values if before else {}
-    return {k for k, v in after.values.items() if k not in old or old[k] != v}

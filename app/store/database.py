@@ -78,19 +78,19 @@ def translate_errors(path: Path) -> Iterator[None]:
     """Turn SQLite and OS errors into one-line messages that say what to do."""
     try:
         yield
-    except (apsw.NotADBError, apsw.CorruptError) as exc:
+    except (apsw.NotADBError, apsw.CorruptError):
         raise CorruptDatabaseError(
-            f"{path} is damaged or not an Aurora database ({exc.__class__.__name__}); restore it from a "
-            "backup or an `aurora export`, or pick another with --workspace (the file was not changed)"
+            f"{path} is damaged or not an Aurora database; restore it from a backup or an `aurora export`, "
+            "or pick another with --workspace (the file was not changed)"
         ) from None
     except apsw.FullError:
         raise DiskFullError(
             f"the disk holding {path} is full; free some space and try again (nothing was lost)"
         ) from None
-    except (apsw.ReadOnlyError, apsw.CantOpenError, apsw.PermissionsError) as exc:
+    except (apsw.ReadOnlyError, apsw.CantOpenError, apsw.PermissionsError):
         raise ReadOnlyError(
-            f"cannot write {path} ({exc.__class__.__name__}); check the folder's permissions or pick "
-            "another with --workspace"
+            f"cannot open {path} for writing (no permission, or a read-only disk); check the folder's "
+            "permissions or pick another with --workspace"
         ) from None
     except apsw.BusyError:
         raise StoreError(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
@@ -52,13 +52,6 @@ def state_from_row(kind: EntityKind, row: Sequence[Any]) -> EntityState:
     return EntityState(values, clocks)
 
 
-def row_params(kind: EntityKind, entity_id: str, state: EntityState) -> dict[str, Any]:
-    params: dict[str, Any] = {"id": entity_id, "field_clocks": json.dumps(state.clocks, sort_keys=True)}
-    for name, value in state.values.items():
-        params[name] = to_column(kind, name, value)
-    return params
-
-
 @cache
 def insert_sql(kind: EntityKind, names: tuple[str, ...]) -> str:
     return f"INSERT INTO {TABLES[kind]} ({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)})"
@@ -69,12 +62,3 @@ def update_sql(kind: EntityKind, names: tuple[str, ...]) -> str:
     """An UPDATE of just these columns: an index whose columns are not set is not rewritten."""
     sets = ", ".join(f"{n} = :{n}" for n in names)
     return f"UPDATE {TABLES[kind]} SET {sets}, field_clocks = :field_clocks WHERE id = :id"
-
-
-def changed_params(
-    kind: EntityKind, entity_id: str, state: EntityState, names: Iterable[str]
-) -> dict[str, Any]:
-    params: dict[str, Any] = {"id": entity_id, "field_clocks": json.dumps(state.clocks, sort_keys=True)}
-    for name in names:
-        params[name] = to_column(kind, name, state.values[name])
-    return params

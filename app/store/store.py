@@ -21,17 +21,9 @@ import apsw
 
 from aurora.app.errors import StoreError
 from aurora.app.store import database
-from aurora.app.store.rows import (
-    COLUMNS,
-    TABLES,
-    changed_params,
-    insert_sql,
-    row_params,
-    state_from_row,
-    update_sql,
-)
+from aurora.app.store.rows import COLUMNS, TABLES, insert_sql, state_from_row, to_column, update_sql
 from aurora.schema import EntityKind
-from aurora.sync import EntityState, Hlc, HybridClock, Operation, merge, new_id
+from aurora.sync import EntityState, Hlc, HybridClock, Operation, new_id, winners
 
 
 class Transaction:
@@ -40,26 +32,18 @@ class Transaction:
     def __init__(self, store: Store, conn: apsw.Connection) -> None:
         self._store = store
         self._conn = conn
-        self.ops: list[Operation] = []
 
     def load(self, kind: EntityKind, entity_id: str) -> EntityState | None:
         return self._store._load(self._conn, kind, entity_id)
 
-    def change(self, kind: EntityKind, entity_id: str, fields: dict[str, Any]) -> EntityState:
-        """Set `fields` on one entity, logging the operation; returns the entity's new state.
+    def change(self, kind: EntityKind, entity_id: str, fields: dict[str, Any]) -> None:
+        """Set `fields` on one entity and log the operation, with a fresh id and clock.
 
         The values are trusted: the services validated them against the entity models. Operations from
         outside (an import, later sync) arrive through `apply`, already validated as `Operation`s.
         """
-        op = Operation.model_construct(
-            op_id=new_id(),
-            device_id=self._store.device_id,
-            hlc=self._store.clock.now().encode(),
-            entity=kind,
-            entity_id=entity_id,
-            fields=fields,
-        )
-        return self._apply(op)
+        store = self._store
+        self._write(kind, entity_id, fields, store.clock.now().encode(), new_id(), store.device_id)
 
     def apply(self, op: Operation) -> bool:
         """Apply an operation made elsewhere (an import, later sync); False if it was seen already."""
@@ -67,27 +51,37 @@ class Transaction:
         if seen:
             return False
         self._store.clock.observe(op.clock)
-        self._apply(op)
+        self._write(op.entity, op.entity_id, op.fields, op.hlc, op.op_id, op.device_id)
         return True
 
-    def _apply(self, op: Operation) -> EntityState:
-        before = self.load(op.entity, op.entity_id)
-        after = merge(before, op)
-        if before is None:
-            params = row_params(op.entity, op.entity_id, after)
-            self._conn.execute(insert_sql(op.entity, tuple(params)), params)
+    def _write(
+        self, kind: EntityKind, entity_id: str, fields: dict[str, Any], hlc: str, op_id: str, device_id: str
+    ) -> None:
+        """Merge one operation into its row (last writer wins per field, `aurora.sync.winners`) and log it.
+
+        Only the row's clocks are read, and only the fields the operation wins are written: an index
+        whose columns are not set is not rewritten, which keeps a change to a few pages.
+        """
+        row = self._conn.execute(
+            f"SELECT field_clocks FROM {TABLES[kind]} WHERE id = ?", (entity_id,)
+        ).fetchone()
+        if row is None:
+            clocks = dict.fromkeys(fields, hlc)
+            params = {name: to_column(kind, name, value) for name, value in fields.items()}
+            params |= {"id": entity_id, "field_clocks": json.dumps(clocks, sort_keys=True)}
+            self._conn.execute(insert_sql(kind, tuple(params)), params)
         else:
-            # Only the fields this operation won are written (it may lose some to later clocks).
-            won = tuple(sorted(name for name in op.fields if after.clocks.get(name) == op.hlc))
+            clocks = json.loads(row[0])
+            won = tuple(sorted(winners(clocks, hlc, fields)))
             if won:
-                params = changed_params(op.entity, op.entity_id, after, won)
-                self._conn.execute(update_sql(op.entity, won), params)
+                clocks.update(dict.fromkeys(won, hlc))
+                params = {name: to_column(kind, name, fields[name]) for name in won}
+                params |= {"id": entity_id, "field_clocks": json.dumps(clocks, sort_keys=True)}
+                self._conn.execute(update_sql(kind, won), params)
         self._conn.execute(
             "INSERT INTO ops (op_id, device_id, hlc, entity, entity_id, fields) VALUES (?, ?, ?, ?, ?, ?)",
-            (op.op_id, op.device_id, op.hlc, op.entity, op.entity_id, json.dumps(op.fields)),
+            (op_id, device_id, hlc, kind, entity_id, json.dumps(fields)),
         )
-        self.ops.append(op)
-        return after
 
 
 class Store:
