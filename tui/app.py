@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from textual.app import App
@@ -54,7 +55,8 @@ class ScreenCommands(Provider):
 
 
 class AuroraApp(App[None]):
-    CSS_PATH = "app.tcss"
+    # Absolute, so a subclass in another module (tests, benchmarks) finds it too.
+    CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "Aurora"
     COMMANDS: ClassVar = App.COMMANDS | {ScreenCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -76,6 +78,8 @@ class AuroraApp(App[None]):
         self.workspace = workspace
         self._executor = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="aurora-db")
         self.first_page = first_page
+        self.crash: Exception | None = None
+        """An unexpected exception that ended the app (a bug); the CLI logs it and says so in one line."""
         self.theme = THEMES.get(theme, THEMES["dark"])
 
     def on_mount(self) -> None:
@@ -114,6 +118,16 @@ class AuroraApp(App[None]):
                 then(result)
 
         self.run_worker(runner(), group="db")
+
+    def _handle_exception(self, error: Exception) -> None:
+        # Textual would print a full traceback with locals to the terminal on exit. A person should see
+        # one line instead, and the traceback belongs in crash.log: keep the error for the CLI to report.
+        self.crash = error
+        super()._handle_exception(error)
+
+    def _fatal_error(self) -> None:
+        self.bell()
+        self._close_messages_no_wait()
 
     def action_help(self) -> None:
         from aurora.tui.screens.help import HelpModal

@@ -102,9 +102,12 @@ def _run_tui(settings: Settings) -> None:
     try:
         from aurora.tui.app import AuroraApp  # Textual is imported only when the TUI runs.
 
-        AuroraApp(ws, theme=settings.theme, first_page=first_page).run()
+        app = AuroraApp(ws, theme=settings.theme, first_page=first_page)
+        app.run()
     finally:
         ws.close()
+    if app.crash is not None:
+        raise app.crash  # main() logs it to crash.log and prints one line
 
 
 @cli.command()

@@ -48,7 +48,16 @@ def _load_vec(conn: apsw.Connection) -> str | None:
         return None
 
 
-def _has_fts5(conn: apsw.Connection) -> bool:
+def vec_version(conn: apsw.Connection) -> str | None:
+    """sqlite-vec's version on this connection, None when the extension did not load."""
+    try:
+        row = conn.execute("SELECT vec_version()").fetchone()
+    except apsw.Error:
+        return None
+    return str(row[0]) if row else None
+
+
+def has_fts5(conn: apsw.Connection) -> bool:
     try:
         conn.execute("CREATE VIRTUAL TABLE temp.aurora_fts5_probe USING fts5(x)")
         conn.execute("DROP TABLE temp.aurora_fts5_probe")
@@ -65,7 +74,7 @@ def probe_extensions() -> DatabaseInfo:
             sqlite_version=apsw.sqlite_lib_version(),
             apsw_version=apsw.apsw_version(),
             vec_version=_load_vec(conn),
-            fts5=_has_fts5(conn),
+            fts5=has_fts5(conn),
             schema_version=0,
             supported_schema_version=latest_version(),
         )

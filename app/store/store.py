@@ -94,6 +94,9 @@ class Store:
         self._lock = threading.Lock()
         self.device_id = device_id
         self.clock = HybridClock(device_id, last=self._last_clock())
+        # What this SQLite can do, checked at every open (search needs both; tasks and notes neither).
+        self.vec_version = database.vec_version(writer)
+        self.fts5 = database.has_fts5(writer)
 
     @classmethod
     def open(cls, path: Path, *, busy_timeout_ms: int = 5000) -> Store:

@@ -22,6 +22,8 @@ def test_new_workspace_is_wal_full_sync_with_foreign_keys(tmp_path: Path) -> Non
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
         assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
         assert conn.execute("SELECT vec_version()").fetchone()[0].startswith("v")
+        assert store.vec_version is not None and store.vec_version.startswith("v")
+        assert store.fts5
         versions = store.query("SELECT version FROM schema_migrations ORDER BY version")
         assert [v for (v,) in versions] == list(range(1, latest_version() + 1))
     finally:

@@ -29,7 +29,6 @@ from textual.screen import Screen
 
 from aurora.app.workspace import Workspace
 from aurora.schema import Quadrant
-from aurora.tui import app as aurora_app_module
 from aurora.tui.app import AuroraApp
 from aurora.tui.screens.matrix import MatrixScreen
 from aurora.tui.widgets.quadrant import QuadrantPanel
@@ -54,9 +53,6 @@ class _Probe:
 
 class TimedAuroraApp(AuroraApp):
     """AuroraApp with clocks on frame composition and on unhandled keys; behaviour unchanged."""
-
-    # A relative CSS_PATH is resolved against the subclass's module; point at the product's own file.
-    CSS_PATH = str(Path(aurora_app_module.__file__).with_name(str(AuroraApp.CSS_PATH)))
 
     def __init__(self, workspace: Workspace) -> None:
         super().__init__(workspace)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import html
+from typing import ClassVar
+
+from textual.binding import Binding, BindingType
 
 from aurora.app.tasks import TaskFilter
 from aurora.app.workspace import Workspace
@@ -196,3 +199,22 @@ async def test_status_bar_counts_pending_changes(workspace: Workspace) -> None:
         await pilot.press("ctrl+t")
         assert app.theme == "textual-light"
         assert all(isinstance(p, QuadrantPanel) for p in app.screen.query(".quadrant"))
+
+
+async def test_a_bug_ends_the_app_without_a_traceback_on_screen(workspace: Workspace) -> None:
+    """An unexpected exception is kept for the CLI (which logs it and prints one line), not printed."""
+    import pytest
+
+    class Buggy(AuroraApp):
+        BINDINGS: ClassVar[list[BindingType]] = [Binding("f12", "explode", "Explode")]
+
+        def action_explode(self) -> None:
+            raise RuntimeError("boom")
+
+    app = Buggy(workspace)
+    with pytest.raises(RuntimeError, match="boom"):
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("f12")
+            await pilot.pause()
+    assert isinstance(app.crash, RuntimeError)
+    assert app._exit_renderables == []
