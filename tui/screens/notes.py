@@ -30,15 +30,20 @@ _SWATCH = {
 }
 
 
-def note_prompt(note: Note) -> Text:
+def _cut(line: str, width: int) -> str:
+    return line if len(line) <= width else line[: max(1, width - 1)] + "…"
+
+
+def note_prompt(note: Note, width: int = 200) -> Text:
+    """A note as up to five lines, each cut to `width` with an ellipsis rather than wrapped unindented."""
     colour = _SWATCH[note.colour]
     text = Text()
     text.append("▌", style=colour)
     text.append("📌 " if note.pinned else "   ")
     lines = note.body.splitlines() or [""]
-    text.append(lines[0], style=f"bold {colour}")
+    text.append(_cut(lines[0], width - 5), style=f"bold {colour}")
     for line in lines[1:4]:
-        text.append("\n    " + line)
+        text.append("\n    " + _cut(line, width - 5))
     if len(lines) > 4:
         text.append("\n    …", style="dim")
     if note.tags:
@@ -159,7 +164,8 @@ class NotesScreen(Screen[None]):
         self._notes = notes
         notes_list = self.query_one("#notes", OptionList)
         previous = notes_list.highlighted
-        notes_list.set_options([Option(note_prompt(n), id=n.id) for n in notes])
+        width = notes_list.scrollable_content_region.width or 200
+        notes_list.set_options([Option(note_prompt(n, width), id=n.id) for n in notes])
         if notes:
             index = next((i for i, n in enumerate(notes) if n.id == keep), None)
             notes_list.highlighted = index if index is not None else min(previous or 0, len(notes) - 1)
