@@ -45,7 +45,8 @@ class Settings(BaseSettings):
     important_tags: list[str] = Field(default_factory=lambda: ["goal", "vip", "health"])
     """Tags that make a task important (besides the `!important` flag)."""
 
-    device_name: str = Field(default_factory=socket.gethostname, min_length=1, max_length=64)
+    device_name: str = Field(default_factory=lambda: socket.gethostname()[:64] or "laptop", min_length=1,
+                             max_length=64)  # fmt: skip
     """This laptop's name, as other devices will see it once sync exists."""
 
     busy_timeout_ms: int = Field(default=5000, ge=0, le=600_000)

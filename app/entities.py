@@ -12,11 +12,16 @@ from aurora.app.errors import InvalidInputError, NotFoundError
 from aurora.app.history import Change, History
 from aurora.app.store import Store
 from aurora.schema import EntityKind
-from aurora.sync import EntityState
 
 
 def iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+    """Times are stored in UTC, so their text sorts in time order whatever zone they were made in."""
+    return value.astimezone(UTC).isoformat() if value is not None else None
+
+
+def like_escape(text: str) -> str:
+    """`text` for a LIKE pattern with ESCAPE '\\': its own %, _ and backslashes taken literally."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -71,10 +76,23 @@ class EntityService:
         if undoable:
             self.history.record(description, changes)
 
-    def _write_back(self, edits: list[tuple[EntityKind, str, dict[str, Any]]]) -> None:
+    def _write_back(self, changes: tuple[Change, ...], undo: bool) -> None:
+        """Restore one side of each change (`before` to undo, `after` to redo), field by field, but only
+        where the field still holds the other side: a field changed since (by the CLI, or later by sync)
+        is the newer intent and is left alone."""
         with self._store.transaction() as tx:
-            for kind, entity_id, fields in edits:
-                tx.change(kind, entity_id, {**fields, "updated_at": iso(self._now())})
+            for change in reversed(changes) if undo else changes:
+                expected, target = (change.after, change.before) if undo else (change.before, change.after)
+                state = tx.load(change.kind, change.entity_id)
+                current = state.values if state else {}
+                fields = {
+                    name: value
+                    for name, value in target.items()
+                    if name != "updated_at" and name in current and current[name] == expected.get(name)
+                }
+                if fields:
+                    fields["updated_at"] = iso(self._now())
+                    tx.change(change.kind, change.entity_id, fields)
 
     def undo(self) -> str | None:
         """Reverse the last change; its description, or None when there is nothing to undo."""
@@ -83,13 +101,8 @@ class EntityService:
     def redo(self) -> str | None:
         return self.history.redo(self._write_back)
 
-    def _require(self, entity_id: str) -> EntityState:
-        state = self._store.load(self.kind, entity_id)
-        if state is None or state.values.get("deleted"):
-            raise NotFoundError(
-                f"no {self.kind} with id {entity_id}; list them with `aurora {self.kind} list`"
-            )
-        return state
+    def _not_found(self, entity_id: str) -> NotFoundError:
+        return NotFoundError(f"no {self.kind} with id {entity_id}; list them with `aurora {self.kind} list`")
 
     def resolve_id(self, short: str) -> str:
         """A full id from the short id the CLI shows (its last 8 characters) or any longer tail of it.
@@ -103,7 +116,7 @@ class EntityService:
         table = "tasks" if self.kind == "task" else "notes"
         rows = self._store.query(
             f"SELECT id FROM {table} WHERE deleted = 0 AND id LIKE ? ESCAPE '\\' LIMIT 2",
-            ("%" + short.replace("%", "\\%").replace("_", "\\_"),),
+            ("%" + like_escape(short),),
         )
         if not rows:
             raise NotFoundError(f"no {self.kind} id ends with '{short}'; see `aurora {self.kind} list`")

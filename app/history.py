@@ -40,29 +40,24 @@ class History:
         del self._undo[:-_LIMIT]
         self._redo.clear()
 
-    def undo(self, write: Callable[[list[tuple[EntityKind, str, dict[str, Any]]]], None]) -> str | None:
-        """Write back the previous values of the last step; returns its description, None if none."""
+    def undo(self, write: Callable[[tuple[Change, ...], bool], None]) -> str | None:
+        """Write back the previous values of the last step; returns its description, None if none.
+
+        `write(changes, undo)` does the writing: with `undo` true it restores each change's `before`.
+        """
         if not self._undo:
             return None
         step = self._undo[-1]
-        write([(c.kind, c.entity_id, c.before) for c in reversed(step.changes)])
+        write(step.changes, True)
         self._undo.pop()
         self._redo.append(step)
         return step.description
 
-    def redo(self, write: Callable[[list[tuple[EntityKind, str, dict[str, Any]]]], None]) -> str | None:
+    def redo(self, write: Callable[[tuple[Change, ...], bool], None]) -> str | None:
         if not self._redo:
             return None
         step = self._redo[-1]
-        write([(c.kind, c.entity_id, c.after) for c in step.changes])
+        write(step.changes, False)
         self._redo.pop()
         self._undo.append(step)
         return step.description
-
-    @property
-    def can_undo(self) -> bool:
-        return bool(self._undo)
-
-    @property
-    def can_redo(self) -> bool:
-        return bool(self._redo)

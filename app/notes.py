@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from aurora.app.entities import EntityService, iso, parse_stamp, validation_message
+from aurora.app.entities import EntityService, iso, like_escape, parse_stamp, validation_message
 from aurora.app.errors import InvalidInputError
 from aurora.schema import Note, NoteColour, normalise_tags
 from aurora.sync import new_id
@@ -40,7 +40,7 @@ class NoteService(EntityService):
                 params.append(word[1:].lower())
             else:
                 where.append("body LIKE ? ESCAPE '\\'")
-                params.append("%" + word.replace("%", "\\%").replace("_", "\\_") + "%")
+                params.append(f"%{like_escape(word)}%")
         rows = self._store.query(
             f"SELECT {_NOTE_COLUMNS} FROM notes WHERE {' AND '.join(where)} "
             "ORDER BY pinned DESC, updated_at DESC, id DESC",
@@ -49,8 +49,11 @@ class NoteService(EntityService):
         return [_note_from_row(r) for r in rows]
 
     def get(self, note_id: str) -> Note:
-        self._require(note_id)
-        rows = self._store.query(f"SELECT {_NOTE_COLUMNS} FROM notes WHERE id = ?", (note_id,))
+        rows = self._store.query(
+            f"SELECT {_NOTE_COLUMNS} FROM notes WHERE id = ? AND deleted = 0", (note_id,)
+        )
+        if not rows:
+            raise self._not_found(note_id)
         return _note_from_row(rows[0])
 
     def add(

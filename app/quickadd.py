@@ -11,6 +11,7 @@ on/by/due/next/this, so "Review may budget" keeps its title.
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from functools import cache
@@ -34,12 +35,16 @@ _MONTHS = {
     "december", "jan", "feb", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
 }  # fmt: skip
 _AMBIGUOUS = {"may", "march", "mar", "sun", "sat", "saturday", "sunday", "second"}
-_ANCHORS = {"today", "tonight", "tomorrow", "tmrw", "tmr", "next", "in", "noon", "eod", "midnight"}
+_ANCHORS = {"today", "tonight", "tomorrow", "tmrw", "tmr", "next", "in", "noon", "midnight"}
+_UNITS = {
+    "minute", "minutes", "min", "mins", "hour", "hours", "hr", "hrs", "day", "days", "week", "weeks",
+    "month", "months", "year", "years",
+}  # fmt: skip
 _TIME_RE = re.compile(r"^(\d{1,2}(:\d{2})?\s*(am|pm)|\d{1,2}:\d{2}|noon|midnight|tonight)$", re.I)
 _NUMERIC_DATE_RE = re.compile(r"^(\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}(/\d{2,4})?)$")
 _HAS_TIME_RE = re.compile(
     r"\d\s*(am|pm)\b|\d:\d{2}|\bnoon\b|\bmidnight\b|\btonight\b|\bmorning\b|\bevening\b"
-    r"|\bafternoon\b",
+    r"|\bafternoon\b|\b(minute|minutes|min|mins|hour|hours|hr|hrs)\b",
     re.I,
 )
 _MAX_PHRASE = 5
@@ -118,7 +123,10 @@ def _is_anchor(words: list[str], i: int) -> bool:
     if word in _AMBIGUOUS:
         return prev in _QUALIFIERS or (i + 1 < len(words) and words[i + 1].strip(",.").isdigit())
     if word == "in":
-        return i + 1 < len(words) and (words[i + 1].isdigit() or words[i + 1].lower() in {"a", "an"})
+        # "in 2 days", "in an hour"; not "in 2 places" or "in the morning meeting".
+        count = words[i + 1].lower() if i + 1 < len(words) else ""
+        unit = words[i + 2].lower().strip(",.") if i + 2 < len(words) else ""
+        return (count.isdigit() or count in {"a", "an"}) and unit in _UNITS
     if word == "next":
         return i + 1 < len(words)
     return (
@@ -149,24 +157,30 @@ def _find_date(words: list[str], now: datetime) -> tuple[datetime | None, tuple[
 
 def _dateparse(phrase: str, now: datetime) -> datetime | None:
     local_now = now.astimezone()
-    parsed = _parser()(
-        phrase,
-        languages=["en"],
-        settings={
-            "PREFER_DATES_FROM": "future",
-            "RELATIVE_BASE": local_now.replace(tzinfo=None),
-            "RETURN_AS_TIMEZONE_AWARE": False,
-            "STRICT_PARSING": False,
-        },
-    )
+    with _PARSE_LOCK:
+        parsed: datetime | None = _parser()(
+            phrase,
+            languages=["en"],
+            settings={
+                "PREFER_DATES_FROM": "future",
+                "RELATIVE_BASE": local_now.replace(tzinfo=None),
+                "RETURN_AS_TIMEZONE_AWARE": False,
+                "STRICT_PARSING": False,
+            },
+        )
     if parsed is None:
         return None
     if not _HAS_TIME_RE.search(phrase):
         parsed = datetime.combine(parsed.date(), ALL_DAY)
-    aware: datetime = parsed.replace(tzinfo=local_now.tzinfo)
+    # astimezone() on a naive time gives that date's own local offset (summer or winter), not today's.
+    aware: datetime = parsed.astimezone()
     if aware < now - timedelta(days=366) or aware > now + timedelta(days=3660):
         return None
     return aware
+
+
+_PARSE_LOCK = threading.Lock()
+"""dateparser is not thread-safe, and the preview, the UI and the database thread may all parse."""
 
 
 @cache

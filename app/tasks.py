@@ -10,7 +10,14 @@ from datetime import datetime
 from typing import Any
 
 from aurora.app import priority, quickadd
-from aurora.app.entities import EntityService, iso, parse_stamp, parse_time, validation_message
+from aurora.app.entities import (
+    EntityService,
+    iso,
+    like_escape,
+    parse_stamp,
+    parse_time,
+    validation_message,
+)
 from aurora.app.errors import InvalidInputError
 from aurora.app.store import Store
 from aurora.schema import Quadrant, Task, TaskStatus, normalise_tags
@@ -54,7 +61,7 @@ def _where(flt: TaskFilter) -> tuple[str, list[Any]]:
         where.append("status = 'open'")
     if flt.text:
         where.append("(title LIKE ? ESCAPE '\\' OR notes LIKE ? ESCAPE '\\')")
-        like = "%" + flt.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        like = f"%{like_escape(flt.text)}%"
         params += [like, like]
     for tag in flt.tags:
         where.append("EXISTS (SELECT 1 FROM json_each(tasks.tags) WHERE value = ?)")
@@ -97,8 +104,11 @@ class TaskService(EntityService):
     # Reading -------------------------------------------------------------------------------------------
 
     def get(self, task_id: str) -> Task:
-        self._require(task_id)
-        rows = self._store.query(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id = ?", (task_id,))
+        rows = self._store.query(
+            f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id = ? AND deleted = 0", (task_id,)
+        )
+        if not rows:
+            raise self._not_found(task_id)
         return _task_from_row(rows[0])
 
     def list(self, flt: TaskFilter | None = None) -> list[Task]:
@@ -256,27 +266,34 @@ class TaskService(EntityService):
         return self.get(task_id)
 
     def reorder(self, task_id: str, offset: int) -> Task:
-        """Move a task `offset` places up (negative) or down within its quadrant, among open tasks."""
+        """Move a task `offset` places up (negative) or down within its quadrant, among the open tasks
+        (the ones the matrix shows by default) and the task itself."""
         task = self.get(task_id)
-        siblings = [t for t in self.list(TaskFilter(show_done=True)) if t.quadrant == task.quadrant]
-        index = next(i for i, t in enumerate(siblings) if t.id == task_id)
-        target = max(0, min(len(siblings) - 1, index + offset))
+        rows = self._store.query(
+            "SELECT id, position FROM tasks WHERE deleted = 0 AND quadrant = ? "
+            "AND (status = 'open' OR id = ?) ORDER BY position, id",
+            (int(task.quadrant), task_id),
+        )
+        ids = [r[0] for r in rows]
+        positions = {r[0]: float(r[1]) for r in rows}
+        index = ids.index(task_id)
+        target = max(0, min(len(ids) - 1, index + offset))
         if target == index:
             return task
-        others = [t for t in siblings if t.id != task_id]
+        others = [i for i in ids if i != task_id]
+        edits: builtins.list[tuple[str, dict[str, Any]]] = []
         # Fractional index: the new position sits between the two neighbours at the target slot, so one
         # row changes (and one operation syncs) however long the list.
-        before = others[target - 1].position if target > 0 else None
-        after = others[target].position if target < len(others) else None
-        if before is None and after is not None:
-            position = after - 1.0
-        elif after is None and before is not None:
-            position = before + 1.0
-        elif before is not None and after is not None:
-            position = (before + after) / 2
+        before = positions[others[target - 1]] if target > 0 else positions[others[0]] - 2.0
+        after = positions[others[target]] if target < len(others) else positions[others[-1]] + 2.0
+        position = (before + after) / 2
+        if not before < position < after:
+            # Neighbours share a position (two devices appended at once): number the list afresh.
+            order = [*others[:target], task_id, *others[target:]]
+            edits = [(i, {"position": float(n)}) for n, i in enumerate(order, start=1) if positions[i] != n]
         else:
-            return task
-        self._write(f"reorder “{task.title}”", [(task_id, {"position": position})])
+            edits = [(task_id, {"position": position})]
+        self._write(f"reorder “{task.title}”", edits)
         return self.get(task_id)
 
     def rescore(self) -> int:

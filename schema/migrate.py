@@ -89,11 +89,19 @@ def migrate(
     migrations: list[Migration] | None = None,
     now: Callable[[], str] | None = None,
 ) -> list[Migration]:
-    """Apply every pending migration, each in its own transaction; return those applied."""
-    todo = pending(conn, migrations if migrations is not None else load_migrations())
+    """Apply every pending migration, each in its own transaction; return those applied.
+
+    Another process may be migrating the same database at the same moment (two `aurora` commands on a
+    new workspace): each migration re-checks the version inside its own write transaction, so whichever
+    process comes second skips what the first has done.
+    """
+    every = migrations if migrations is not None else load_migrations()
+    todo = pending(conn, every)
     applied: list[Migration] = []
     for migration in todo:
         with transaction():
+            if current_version(conn) >= migration.version:
+                continue
             for statement in _statements(migration.sql):
                 conn.execute(statement)
             conn.execute(

@@ -8,13 +8,13 @@ operation that sets it, and an undo sets it back.
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from enum import IntEnum, StrEnum
 from functools import cache
 from typing import Annotated, Any, Literal, cast
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -111,8 +111,9 @@ class _Entity(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     id: str = Field(min_length=1, max_length=64)
-    created_at: datetime
-    updated_at: datetime
+    # Times carry their offset: a naive time from a file or another device is refused, not guessed.
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
     deleted: bool = False
 
 
@@ -126,16 +127,16 @@ class Task(_Entity):
 
     title: Title
     notes: str = Field(default="", max_length=MAX_NOTES)
-    due: datetime | None = None
+    due: AwareDatetime | None = None
     urgent: bool = False
     important: bool = False
     urgency: float = Field(default=0.0, ge=0.0, le=1.0)
     importance: float = Field(default=0.0, ge=0.0, le=1.0)
     quadrant: Quadrant = Quadrant.ELIMINATE
     manual: bool = False
-    position: float = 0.0
+    position: float = Field(default=0.0, allow_inf_nan=False)
     status: TaskStatus = TaskStatus.OPEN
-    completed_at: datetime | None = None
+    completed_at: AwareDatetime | None = None
     tags: Tags = Field(default_factory=list)
     source: str = Field(default="manual", max_length=200)
 

@@ -24,6 +24,9 @@ class Hlc:
     device: str
 
     def encode(self) -> str:
+        if not 0 <= self.wall_ms < 10**13:
+            # Thirteen digits last until the year 2286; past that the text would stop sorting like the clock.
+            raise ValueError(f"clock value out of range: {self.wall_ms} ms")
         return f"{self.wall_ms:013d}.{self.counter:06x}.{self.device}"
 
     @classmethod

@@ -153,15 +153,21 @@ def task_add(ctx: click.Context, text: tuple[str, ...], as_json: bool) -> None:
 @task.command("list")
 @click.option("--all", "show_all", is_flag=True, help="Include completed tasks.")
 @click.option("--filter", "query", default="", metavar="QUERY", help="Words and #tags to match.")
-@click.option("--quadrant", "-q", type=click.Choice(sorted(_QUADRANT_NAMES)), help="Only this quadrant.")
+@click.option(
+    "--quadrant",
+    "-q",
+    type=click.Choice(sorted(_QUADRANT_NAMES), case_sensitive=False),
+    help="Only this quadrant.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @click.pass_context
 def task_list(ctx: click.Context, show_all: bool, query: str, quadrant: str | None, as_json: bool) -> None:
     """List tasks in matrix order."""
     with _workspace(ctx) as ws:
+        ws.tasks.rescore()  # quadrants follow due dates that drew near since the last look
         tasks = ws.tasks.list(TaskFilter.parse(query, show_done=show_all))
     if quadrant:
-        tasks = [t for t in tasks if t.quadrant == _QUADRANT_NAMES[quadrant]]
+        tasks = [t for t in tasks if t.quadrant == _QUADRANT_NAMES[quadrant.lower()]]
     if as_json:
         _emit([t.model_dump(mode="json") for t in tasks])
     else:
@@ -196,7 +202,7 @@ def task_move(ctx: click.Context, task_id: str, quadrant: str) -> None:
 @click.argument("task_id")
 @click.pass_context
 def task_delete(ctx: click.Context, task_id: str) -> None:
-    """Delete a task (undo in the TUI, or it syncs as a deletion)."""
+    """Delete a task. (Undo lives in the TUI, for what was done there.)"""
     with _workspace(ctx) as ws:
         title = ws.tasks.delete(ws.tasks.resolve_id(task_id))
     click.echo(f"deleted “{title}”")

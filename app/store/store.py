@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,11 +20,14 @@ from typing import Any
 
 import apsw
 
-from aurora.app.errors import StoreError
+from aurora.app.errors import InvalidInputError, StoreError
 from aurora.app.store import database
 from aurora.app.store.rows import COLUMNS, TABLES, insert_sql, state_from_row, to_column, update_sql
 from aurora.schema import EntityKind
 from aurora.sync import EntityState, Hlc, HybridClock, Operation, new_id, winners
+
+MAX_CLOCK_AHEAD_MS = 5 * 60 * 1000
+"""How far in the future an operation from elsewhere may be stamped (clock skew between devices)."""
 
 
 class Transaction:
@@ -50,6 +54,14 @@ class Transaction:
         seen = self._conn.execute("SELECT 1 FROM ops WHERE op_id = ?", (op.op_id,)).fetchone()
         if seen:
             return False
+        ahead_ms = op.clock.wall_ms - time.time_ns() // 1_000_000
+        if ahead_ms > MAX_CLOCK_AHEAD_MS:
+            # Taking it would drag this replica's clock ahead too, and every edit made here would lose
+            # to it until the wall clock caught up.
+            raise InvalidInputError(
+                f"operation {op.op_id} is stamped {ahead_ms // 60_000} minutes in the future; fix the "
+                "clock of the device that made it (nothing was applied)"
+            )
         self._store.clock.observe(op.clock)
         self._write(op.entity, op.entity_id, op.fields, op.hlc, op.op_id, op.device_id)
         return True
@@ -93,7 +105,9 @@ class Store:
         self._reader = reader
         self._lock = threading.Lock()
         self.device_id = device_id
-        self.clock = HybridClock(device_id, last=self._last_clock())
+        self.clock = HybridClock(device_id)
+        self._seen_seq = 0
+        self._observe_new_ops(self._reader)
         # What this SQLite can do, checked at every open (search needs both; tasks and notes neither).
         self.vec_version = database.vec_version(writer)
         self.fts5 = database.has_fts5(writer)
@@ -121,17 +135,23 @@ class Store:
             if row:
                 return str(row[0])
             # A device id is chosen once per replica (per workspace file), never per process.
-            device_id = new_id().replace("-", "")[:16]
+            # Another process may be opening the same new workspace: whoever inserts first wins.
             with conn:
-                conn.execute("INSERT INTO meta (key, value) VALUES ('device_id', ?)", (device_id,))
-            return device_id
+                conn.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('device_id', ?)",
+                    (new_id().replace("-", "")[:16],),
+                )
+            (device_id,) = conn.execute("SELECT value FROM meta WHERE key = 'device_id'").fetchall()[0]
+            return str(device_id)
 
-    def _last_clock(self) -> Hlc | None:
-        row = self._reader.execute("SELECT max(hlc) FROM ops").fetchone()
-        if not row or row[0] is None:
-            return None
-        last = Hlc.decode(str(row[0]))
-        return Hlc(last.wall_ms, last.counter, self.device_id)
+    def _observe_new_ops(self, conn: apsw.Connection) -> None:
+        """Fold into the clock every operation logged since we last looked, by us or by another process
+        on the same file (the CLI beside the TUI): the next local clock value is then later than all of
+        them, so two processes never issue the same HLC and a fresh edit never loses to an older one."""
+        row = conn.execute("SELECT max(hlc), max(seq) FROM ops WHERE seq > ?", (self._seen_seq,)).fetchone()
+        if row and row[1] is not None:
+            self.clock.observe(Hlc.decode(str(row[0])))
+            self._seen_seq = int(row[1])
 
     def close(self) -> None:
         with self._lock:
@@ -144,6 +164,7 @@ class Store:
         with self._lock, database.translate_errors(self.path):
             self._writer.execute("BEGIN IMMEDIATE")
             try:
+                self._observe_new_ops(self._writer)  # a range scan over the rowid: usually empty
                 yield Transaction(self, self._writer)
             except BaseException:
                 # SQLite may already have rolled back by itself (an I/O error, a full disk); a second

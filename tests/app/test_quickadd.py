@@ -20,6 +20,9 @@ from tests.conftest import FIXED_NOW
         ("Review may budget", "Review may budget", None),
         ("Sun screen purchase", "Sun screen purchase", None),
         ("Ship v2 release", "Ship v2 release", None),
+        ("Fix bug in 2 places", "Fix bug in 2 places", None),
+        ("Call back in 2 hours", "Call back", FIXED_NOW + timedelta(hours=2)),
+        ("Stretch in an hour", "Stretch", FIXED_NOW + timedelta(hours=1)),
     ],
 )  # fmt: skip
 def test_dates_are_found_where_people_write_them(line: str, title: str, due: datetime | None) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar
 
+from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -28,7 +29,8 @@ from aurora.tui.widgets.quadrant import QuadrantPanel
 from aurora.tui.widgets.status_bar import StatusBar
 from aurora.tui.widgets.task_list import TaskList
 
-_RESCORE_EVERY_S = 600
+_RESCORE_EVERY_S = 60
+"""How often due dates are re-read against the clock: quadrants follow, and "today" turns "overdue"."""
 
 
 def _cell(q: Quadrant) -> tuple[int, int]:
@@ -75,6 +77,9 @@ class MatrixScreen(Screen[None]):
         super().__init__()
         self._query = ""
         self._show_done = False
+        self._focus_before_filter: TaskList | None = None
+        self._generation = 0
+        """Bumped by every reload, so a slow read from an older one is never shown over a newer."""
 
     @property
     def aurora(self) -> AuroraApp:
@@ -108,7 +113,15 @@ class MatrixScreen(Screen[None]):
         self.aurora.background(quickadd.warm_up)
 
     def _rescore(self) -> None:
-        self.aurora.background(self.ws.tasks.rescore, lambda moved: self.reload() if moved else None)
+        def done(moved: int) -> None:
+            if moved:
+                self.reload(keep=self.focused_panel().task_list.current_task_id)
+            else:
+                now = self.ws.now()
+                for panel in self.query(QuadrantPanel):
+                    panel.task_list.set_now(now)
+
+        self.aurora.background(self.ws.tasks.rescore, done)
 
     # Showing ----------------------------------------------------------------------------------------------
 
@@ -130,8 +143,12 @@ class MatrixScreen(Screen[None]):
         """Read the matrix afresh (in the background) and show it: the top of each quadrant first, so the
         screen fills at once however many tasks there are, then the rest."""
         flt = TaskFilter.parse(self._query, self._show_done)
+        self._generation += 1
+        generation = self._generation
 
         def show_page(page: MatrixPage) -> None:
+            if generation != self._generation:
+                return  # a newer reload is on its way
             now = self.ws.now()
             for q in Quadrant:
                 self.panel(q).show(page.tasks[q], now, keep, total=page.totals[q])
@@ -140,7 +157,9 @@ class MatrixScreen(Screen[None]):
             def after_paint() -> None:
                 # Only once this frame is on screen: background work holds the GIL and would delay it.
                 if not page.complete:
-                    self.aurora.background(lambda: self.ws.tasks.list(flt), self._show_rest)
+                    self.aurora.background(
+                        lambda: self.ws.tasks.list(flt), lambda tasks: self._show_rest(tasks, generation)
+                    )
                 if then is not None:
                     then()
 
@@ -152,7 +171,9 @@ class MatrixScreen(Screen[None]):
         else:
             self.aurora.background(lambda: self.ws.matrix_page(flt), show_page)
 
-    def _show_rest(self, tasks: list[Task]) -> None:
+    def _show_rest(self, tasks: list[Task], generation: int) -> None:
+        if generation != self._generation:
+            return
         by_quadrant: dict[Quadrant, list[Task]] = {q: [] for q in Quadrant}
         for task in tasks:
             by_quadrant[task.quadrant].append(task)
@@ -235,7 +256,7 @@ class MatrixScreen(Screen[None]):
 
             def deleted(title: str) -> None:
                 self._place(None, removed=task.id)
-                self.notify(f"Deleted “{title}”. Press u to undo.", timeout=4)
+                self.notify(f"Deleted “{escape(title)}”. Press u to undo.", timeout=4)
 
             self.aurora.background(lambda: self.ws.tasks.delete(task.id), deleted)
 
@@ -270,12 +291,13 @@ class MatrixScreen(Screen[None]):
 
     def _history(self, step: object, verb: str, empty: str) -> None:
         def done(description: str | None) -> None:
-            self.notify(f"{verb} {description}" if description else empty, timeout=3)
+            self.notify(f"{verb} {escape(description)}" if description else empty, timeout=3)
             self.reload(keep=self.focused_panel().task_list.current_task_id)
 
         self.aurora.background(step, done)  # type: ignore[arg-type]
 
     def action_filter(self) -> None:
+        self._focus_before_filter = self.focused_panel().task_list
         bar = self.query_one(FilterBar)
         bar.display = True
         bar.focus()
@@ -286,10 +308,10 @@ class MatrixScreen(Screen[None]):
         self.reload()
 
     @on(Input.Submitted, "#filter")
-    def _filter_kept(self) -> None:
+    @on(FilterBar.Closed)
+    def _filter_done(self) -> None:
         self.query_one(FilterBar).display = bool(self._query)
-        self.focused_panel().task_list.focus()
-        self.panel(Quadrant.DO_FIRST).task_list.focus()
+        (self._focus_before_filter or self.panel(Quadrant.DO_FIRST).task_list).focus()
 
     def action_toggle_show_done(self) -> None:
         self._show_done = not self._show_done
@@ -302,7 +324,10 @@ class MatrixScreen(Screen[None]):
 
     @on(TaskList.EdgeReached)
     def _edge(self, event: TaskList.EdgeReached) -> None:
-        here = self.focused_panel().quadrant
+        panel = event.task_list.parent
+        if not isinstance(panel, QuadrantPanel):
+            return
+        here = panel.quadrant
         target = neighbour(here, 1 if event.direction == "down" else -1, 0)
         if target is not None:
             task_list = self.panel(target).task_list

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from rich.markup import escape
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -97,15 +98,17 @@ class NoteFormModal(ModalScreen[NoteEdit | None]):
         if len(body) > MAX_BODY:
             self.query_one("#form-error", Static).update(f"[red]keep a note under {MAX_BODY} characters[/]")
             return
-        self.dismiss(
-            NoteEdit(
-                {
-                    "body": body,
-                    "tags": self.query_one("#tags", Input).value.split(),
-                    "colour": self.query_one("#colour", Select).value,
-                }
-            )
-        )
+        form: dict[str, Any] = {
+            "body": body,
+            "tags": self.query_one("#tags", Input).value.split(),
+            "colour": self.query_one("#colour", Select).value,
+        }
+        if self._note is None:
+            self.dismiss(NoteEdit(form))
+            return
+        # Only what the person changed, so a field left alone never overwrites a newer value.
+        changes = {name: value for name, value in form.items() if value != getattr(self._note, name)}
+        self.dismiss(NoteEdit(changes) if changes else None)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -249,7 +252,9 @@ class NotesScreen(Screen[None]):
         self.aurora.background(self.ws.notes.redo, lambda d: self._after_history("Redid", d))
 
     def _after_history(self, verb: str, description: str | None) -> None:
-        self.notify(f"{verb} {description}" if description else f"Nothing to {verb[:-1].lower()}", timeout=3)
+        self.notify(
+            f"{verb} {escape(description)}" if description else f"Nothing to {verb[:-1].lower()}", timeout=3
+        )
         self.reload()
 
     def action_filter(self) -> None:
@@ -263,7 +268,8 @@ class NotesScreen(Screen[None]):
         self.reload()
 
     @on(Input.Submitted, "#filter")
-    def _filter_kept(self) -> None:
+    @on(FilterBar.Closed)
+    def _filter_done(self) -> None:
         self.query_one(FilterBar).display = bool(self._query)
         self.query_one("#notes", OptionList).focus()
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
+from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -20,7 +21,7 @@ from aurora.tui.widgets.task_list import due_label
 
 
 def draft_preview(draft: quickadd.Draft, now: datetime) -> str:
-    parts = [f"[b]{draft.title}[/b]"]
+    parts = [f"[b]{escape(draft.title)}[/b]"]
     if draft.due is not None:
         parts.append(f"due [cyan]{due_label(draft.due, now)}[/] [dim]({draft.due:%a %d %b %H:%M})[/dim]")
     if draft.urgent:
@@ -57,7 +58,7 @@ class QuickAddModal(ModalScreen[str | None]):
             try:
                 preview = draft_preview(quickadd.parse(text, now), now)
             except InvalidInputError as exc:
-                preview = f"[red]{exc}[/]"
+                preview = f"[red]{escape(str(exc))}[/]"
         self.app.call_from_thread(self.query_one("#preview", Static).update, preview)
 
     @on(Input.Submitted, "#quick")
@@ -66,7 +67,7 @@ class QuickAddModal(ModalScreen[str | None]):
         try:
             quickadd.parse(text, datetime.now().astimezone())
         except InvalidInputError as exc:
-            self.query_one("#preview", Static).update(f"[red]{exc}[/]")
+            self.query_one("#preview", Static).update(f"[red]{escape(str(exc))}[/]")
             return
         self.dismiss(text)
 
@@ -121,24 +122,25 @@ class TaskFormModal(ModalScreen[TaskEdit | None]):
         try:
             due = quickadd.parse_due(self.query_one("#due", Input).value, now)
         except InvalidInputError as exc:
-            self.query_one("#form-error", Static).update(f"[red]{exc}[/]")
+            self.query_one("#form-error", Static).update(f"[red]{escape(str(exc))}[/]")
             return
         title = self.query_one("#title", Input).value
         if not title.strip():
             self.query_one("#form-error", Static).update("[red]a task needs a title[/]")
             return
-        self.dismiss(
-            TaskEdit(
-                {
-                    "title": title,
-                    "due": due,
-                    "tags": self.query_one("#tags", Input).value.split(),
-                    "urgent": self.query_one("#urgent", Checkbox).value,
-                    "important": self.query_one("#important", Checkbox).value,
-                    "notes": self.query_one("#notes", TextArea).text,
-                }
-            )
-        )
+        task = self._editing
+        form: dict[str, Any] = {
+            "title": title,
+            "due": due,
+            "tags": self.query_one("#tags", Input).value.split(),
+            "urgent": self.query_one("#urgent", Checkbox).value,
+            "important": self.query_one("#important", Checkbox).value,
+            "notes": self.query_one("#notes", TextArea).text,
+        }
+        # Only what the person changed: a field left alone must not write back the value it had when the
+        # form opened over a newer one (from the CLI, or later from sync).
+        changes = {name: value for name, value in form.items() if value != getattr(task, name)}
+        self.dismiss(TaskEdit(changes) if changes else None)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual.widgets import Static
 
 from aurora.app.workspace import WorkspaceStatus
@@ -12,14 +13,14 @@ def status_text(status: WorkspaceStatus, extra: str = "") -> str:
     pending = status.pending_ops
     changes = f"{pending} change{'s' if pending != 1 else ''} waiting to sync" if pending else "all synced"
     parts = [
-        f"[b]{status.name}[/b]",
+        f"[b]{escape(status.name)}[/b]",
         connection,
         changes,
         f"{status.open_tasks} open task{'s' if status.open_tasks != 1 else ''}",
         f"{status.notes} note{'s' if status.notes != 1 else ''}",
     ]
     if extra:
-        parts.append(extra)
+        parts.append(escape(extra))
     return "  ·  ".join(parts)
 
 

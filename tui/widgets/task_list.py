@@ -32,8 +32,9 @@ def due_label(due: datetime | None, now: datetime) -> str:
     """Short, relative where it helps: 'overdue', 'today 15:00', 'tomorrow', 'Fri', '12 Dec'."""
     if due is None:
         return ""
-    local = due.astimezone(now.tzinfo)
-    days = (local.date() - now.date()).days
+    # Each in its own local offset: a summer date shows summer time even when read in winter.
+    local = due.astimezone()
+    days = (local.date() - now.astimezone().date()).days
     clock = "" if local.time().replace(second=0, microsecond=0) == ALL_DAY else local.strftime(" %H:%M")
     if local < now:
         return "overdue"
@@ -135,6 +136,11 @@ class TaskList(ScrollView, can_focus=True):
         else:
             index = next((i for i, t in enumerate(tasks) if t.id == keep), None) if keep else None
             self.highlighted = index if index is not None else min(previous or 0, len(tasks) - 1)
+        self.refresh()
+
+    def set_now(self, now: datetime) -> None:
+        """Redraw relative due dates ("today", "overdue") against a new time."""
+        self._now = now
         self.refresh()
 
     @property
