@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from aurora.app.entities import validation_message
 from aurora.app.errors import ImportFormatError
 from aurora.app.workspace import Workspace
 from aurora.sync import Operation
@@ -79,10 +80,8 @@ def read_document(path: Path) -> list[Operation]:
         try:
             ops.append(Operation.model_validate(raw))
         except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"])
             raise ImportFormatError(
-                f"{path}: operation {i} is invalid ({where}: {err['msg']}); nothing imported"
+                f"{path}: operation {i} is invalid ({validation_message(exc)}); nothing imported"
             ) from None
     return ops
 

@@ -135,26 +135,22 @@ def _disk_is_full(exc: apsw.Error) -> bool:
     return extended in {apsw.SQLITE_FULL, apsw.SQLITE_IOERR_WRITE, apsw.SQLITE_IOERR_FSYNC}
 
 
-def open_connection(path: Path, *, busy_timeout_ms: int, readonly: bool = False) -> apsw.Connection:
+def open_connection(path: Path, *, busy_timeout_ms: int) -> apsw.Connection:
     """A configured connection to an existing or new database (no migrations here)."""
     with translate_errors(path):
-        if not readonly:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        flags = (
-            apsw.SQLITE_OPEN_READONLY if readonly else apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
-        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        flags = apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
         conn = apsw.Connection(str(path), flags=flags)
         conn.set_busy_timeout(busy_timeout_ms)
         _load_vec(conn)
         # Reading the header here makes a damaged file fail now, with a clear message, not mid-session.
         conn.execute("PRAGMA schema_version").fetchone()
         conn.execute("PRAGMA foreign_keys = ON")
-        if not readonly:
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
-            if mode is None or str(mode[0]).lower() != "wal":
-                raise StoreError(f"cannot switch {path} to WAL mode; is it on a network file system?")
-            # FULL: a commit survives power loss. Measured ~4 ms a commit, fine at human rates.
-            conn.execute("PRAGMA synchronous = FULL")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        if mode is None or str(mode[0]).lower() != "wal":
+            raise StoreError(f"cannot switch {path} to WAL mode; is it on a network file system?")
+        # FULL: a commit survives power loss (NORMAL can lose the last commits). Its cost is one flush.
+        conn.execute("PRAGMA synchronous = FULL")
         return conn
 
 
