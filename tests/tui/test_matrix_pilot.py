@@ -218,3 +218,32 @@ async def test_a_bug_ends_the_app_without_a_traceback_on_screen(workspace: Works
             await pilot.pause()
     assert isinstance(app.crash, RuntimeError)
     assert app._exit_renderables == []
+
+
+async def test_keys_answer_while_the_disk_is_busy(workspace: Workspace) -> None:
+    """Another process holds the write lock: the write waits in the background, the UI does not."""
+    import time
+
+    import apsw
+
+    from aurora.tui.screens.help import HelpModal
+
+    task = workspace.tasks.add_quick("Tidy desk")
+    app = AuroraApp(workspace)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: _titles(app, Quadrant.ELIMINATE) == ["Tidy desk"])
+        _matrix(app).panel(Quadrant.ELIMINATE).task_list.focus()
+        other = apsw.Connection(str(workspace.path))
+        other.execute("BEGIN IMMEDIATE")  # holds the write lock, as a long write elsewhere would
+        try:
+            await pilot.press("x")  # its write now waits for the lock, on the database thread
+            started = time.monotonic()
+            await pilot.press("question_mark")
+            await wait_until(pilot, lambda: isinstance(app.screen, HelpModal), timeout=1.0)
+            assert time.monotonic() - started < 0.5
+            assert workspace.tasks.get(task.id).status is TaskStatus.OPEN  # not written yet
+        finally:
+            other.execute("COMMIT")
+            other.close()
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: workspace.tasks.get(task.id).status is TaskStatus.DONE)
