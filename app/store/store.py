@@ -10,6 +10,7 @@ in WAL mode never waits for the writer.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -25,6 +26,9 @@ from aurora.app.store import database
 from aurora.app.store.rows import COLUMNS, TABLES, insert_sql, state_from_row, to_column, update_sql
 from aurora.schema import EntityKind
 from aurora.sync import EntityState, Hlc, HybridClock, Operation, new_id, winners
+
+_CHECKPOINT_AFTER = 1000
+"""Operations read at open beyond the clock checkpoint before it is moved up."""
 
 MAX_CLOCK_AHEAD_MS = 5 * 60 * 1000
 """How far in the future an operation from elsewhere may be stamped (clock skew between devices)."""
@@ -107,7 +111,7 @@ class Store:
         self.device_id = device_id
         self.clock = HybridClock(device_id)
         self._seen_seq = 0
-        self._observe_new_ops(self._reader)
+        self._start_clock()
         # What this SQLite can do, checked at every open (search needs both; tasks and notes neither).
         self.vec_version = database.vec_version(writer)
         self.fts5 = database.has_fts5(writer)
@@ -143,6 +147,24 @@ class Store:
                 )
             (device_id,) = conn.execute("SELECT value FROM meta WHERE key = 'device_id'").fetchall()[0]
             return str(device_id)
+
+    def _start_clock(self) -> None:
+        """Set the clock past every operation in the log without reading the whole log: a checkpoint in
+        `meta` holds the greatest clock up to some seq, so only the operations after it are read. When
+        that tail is long, the checkpoint moves up (one small write, at open only)."""
+        row = self._reader.execute("SELECT value FROM meta WHERE key = 'clock_checkpoint'").fetchone()
+        if row:
+            seq, hlc = str(row[0]).split(" ", 1)
+            self.clock.observe(Hlc.decode(hlc))
+            self._seen_seq = int(seq)
+        start = self._seen_seq
+        self._observe_new_ops(self._reader)
+        if self._seen_seq - start > _CHECKPOINT_AFTER:
+            checkpoint = f"{self._seen_seq} {self.clock.last.encode()}"
+            with contextlib.suppress(apsw.Error), self._writer:
+                self._writer.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('clock_checkpoint', ?)", (checkpoint,)
+                )
 
     def _observe_new_ops(self, conn: apsw.Connection) -> None:
         """Fold into the clock every operation logged since we last looked, by us or by another process

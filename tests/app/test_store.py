@@ -150,3 +150,39 @@ def test_operation_fields_are_stored_as_json(workspace: Workspace) -> None:
     note = workspace.notes.add("Buy milk", tags=["home"])
     raw = workspace.store.query("SELECT fields FROM ops WHERE entity_id = ?", (note.id,))
     assert json.loads(raw[0][0])["tags"] == ["home"]
+
+
+def test_clock_starts_past_every_logged_operation_using_a_checkpoint(tmp_path: Path) -> None:
+    import time
+
+    from aurora.sync import Hlc, Operation, new_id
+
+    path = tmp_path / "clock.db"
+    store = Store.open(path)
+    with store.transaction() as tx:
+        for i in range(1200):
+            tx.change("note", f"n{i}", {"body": f"note {i}", "created_at": "2026-01-01T00:00:00+00:00"})
+    store.close()
+    store = Store.open(path)  # reads the 1,200 operations once and leaves a checkpoint
+    assert store.query("SELECT value FROM meta WHERE key = 'clock_checkpoint'")
+    ahead = Hlc(time.time_ns() // 1_000_000 + 60_000, 7, "elsewhere")
+    with store.transaction() as tx:
+        tx.apply(
+            Operation(
+                op_id=new_id(),
+                device_id="elsewhere",
+                hlc=ahead.encode(),
+                entity="note",
+                entity_id="n1",
+                fields={"body": "from a fast clock"},
+            )
+        )
+    store.close()
+    store = Store.open(path)
+    try:
+        assert (store.clock.last.wall_ms, store.clock.last.counter) >= (ahead.wall_ms, ahead.counter)
+        with store.transaction() as tx:
+            tx.change("note", "n1", {"body": "mine, made later"})
+        assert store.load("note", "n1").values["body"] == "mine, made later"  # type: ignore[union-attr]
+    finally:
+        store.close()
