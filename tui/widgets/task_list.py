@@ -128,15 +128,31 @@ class TaskList(ScrollView, can_focus=True):
         previous = self.highlighted
         self._tasks = tasks
         self._now = now
-        size = Size(self.size.width, len(tasks))
-        if size != self.virtual_size:
-            self.virtual_size = size
+        self._set_length(len(tasks))
         if not tasks:
             self.highlighted = None
         else:
             index = next((i for i, t in enumerate(tasks) if t.id == keep), None) if keep else None
             self.highlighted = index if index is not None else min(previous or 0, len(tasks) - 1)
         self.refresh()
+
+    def _set_length(self, length: int) -> None:
+        """Tell the scroll machinery how many rows there are. `virtual_size` is a layout reactive: setting it
+        lays out the whole screen (~10 ms here). That is needed only when the scrollbar appears or goes;
+        otherwise the new length is set quietly and just the scrollbar's thumb is updated."""
+        size = Size(self.size.width, length)
+        old = self.virtual_size
+        if size == old:
+            return
+        viewport = self.scrollable_content_region.height
+        if not self.is_mounted or (old.height > viewport) != (length > viewport) or size.width != old.width:
+            self.virtual_size = size
+            return
+        self.set_reactive(TaskList.virtual_size, size)
+        if self.show_vertical_scrollbar:
+            self.vertical_scrollbar.window_virtual_size = length
+        if self.scroll_y > self.max_scroll_y:
+            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
 
     def set_now(self, now: datetime) -> None:
         """Redraw relative due dates ("today", "overdue") against a new time."""
@@ -193,7 +209,7 @@ class TaskList(ScrollView, can_focus=True):
         self.refresh()
 
     def on_resize(self) -> None:
-        self.virtual_size = Size(self.size.width, len(self._tasks))
+        self.virtual_size = Size(self.size.width, len(self._tasks))  # a resize lays out anyway
         if self.highlighted is not None:
             self._keep_visible(self.highlighted)
 
