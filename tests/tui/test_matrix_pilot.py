@@ -247,3 +247,29 @@ async def test_keys_answer_while_the_disk_is_busy(workspace: Workspace) -> None:
             other.close()
         await pilot.press("escape")
         await wait_until(pilot, lambda: workspace.tasks.get(task.id).status is TaskStatus.DONE)
+
+
+async def test_long_quadrant_scrolls_with_the_cursor(workspace: Workspace) -> None:
+    with workspace.store.transaction() as tx:
+        for i in range(60):
+            tx.change(
+                "task",
+                f"t{i:02d}",
+                {"title": f"Chore {i:02d}", "quadrant": 4, "position": float(i), "status": "open",
+                 "created_at": "2026-11-27T09:00:00+00:00", "deleted": False, "tags": []},
+            )  # fmt: skip
+    app = AuroraApp(workspace)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: len(_titles(app, Quadrant.ELIMINATE)) == 60)
+        task_list = _matrix(app).panel(Quadrant.ELIMINATE).task_list
+        task_list.focus()
+        await pilot.press("end")
+        assert task_list.current_task_id == "t59"
+        assert task_list.scroll_offset.y > 0  # the last row is on screen
+        await pilot.press("2")  # move it away: the list shrinks by one, the cursor stays in range
+        await wait_until(pilot, lambda: len(_titles(app, Quadrant.ELIMINATE)) == 59)
+        assert task_list.current_task_id == "t58"
+        await pilot.press("home")
+        assert task_list.current_task_id == "t00" and task_list.scroll_offset.y == 0
+        await pilot.press("pagedown")
+        assert task_list.current_task_id not in {"t00", None}
