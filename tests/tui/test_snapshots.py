@@ -89,7 +89,7 @@ def test_notes_screen(snap_compare: SnapCompare, demo: Workspace) -> None:
     async def notes_ready(pilot: Pilot[Any]) -> None:
         await pilot.press("n")
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, NotesScreen))
-        await wait_until(pilot, lambda: pilot.app.screen.query_one("#notes").option_count > 0)  # type: ignore[attr-defined]
+        await wait_until(pilot, lambda: pilot.app.screen.query_one("#notes-list").option_count > 0)  # type: ignore[attr-defined]
         await pilot.pause(0.2)
 
     assert snap_compare(AuroraApp(demo), terminal_size=SIZE, run_before=_then(_matrix_ready, notes_ready))
@@ -98,4 +98,25 @@ def test_notes_screen(snap_compare: SnapCompare, demo: Workspace) -> None:
 def test_snapshot_folder_is_committed() -> None:
     """Snapshots are compared against files in git; without them every run would pass vacuously."""
     folder = Path(__file__).parent / "__snapshots__" / "test_snapshots"
-    assert folder.is_dir() and len(list(folder.glob("*.svg"))) >= 5
+    assert folder.is_dir() and len(list(folder.glob("*.svg"))) >= 7
+
+
+def test_edit_task_form(snap_compare: SnapCompare, demo: Workspace) -> None:
+    async def open_form(pilot: Pilot[Any]) -> None:
+        await pilot.press("e")
+        await wait_until(pilot, lambda: bool(pilot.app.screen.query("#title")))
+        await pilot.pause(0.2)
+
+    assert snap_compare(AuroraApp(demo), terminal_size=(120, 40), run_before=_then(_matrix_ready, open_form))
+
+
+def test_note_form(snap_compare: SnapCompare, demo: Workspace) -> None:
+    async def open_form(pilot: Pilot[Any]) -> None:
+        await pilot.press("n")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, NotesScreen))
+        await wait_until(pilot, lambda: pilot.app.screen.query_one("#notes-list").option_count > 0)  # type: ignore[attr-defined]
+        await pilot.press("e")
+        await wait_until(pilot, lambda: bool(pilot.app.screen.query("#body")))
+        await pilot.pause(0.2)
+
+    assert snap_compare(AuroraApp(demo), terminal_size=(120, 40), run_before=_then(_matrix_ready, open_form))

@@ -148,13 +148,13 @@ class NotesScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static("[b]Aurora[/b]  sticky notes", id="header")
         yield FilterBar(placeholder="filter notes: words and #tags", id="filter")
-        yield OptionList(id="notes")
+        yield OptionList(id="notes-list")
         yield StatusBar(id="status")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one(FilterBar).display = False
-        self.query_one("#notes", OptionList).focus()
+        self.query_one("#notes-list", OptionList).focus()
         self.reload()
 
     def reload(self, keep: str | None = None) -> None:
@@ -165,7 +165,7 @@ class NotesScreen(Screen[None]):
 
     def _show(self, notes: list[Note], status: Any, keep: str | None) -> None:
         self._notes = notes
-        notes_list = self.query_one("#notes", OptionList)
+        notes_list = self.query_one("#notes-list", OptionList)
         previous = notes_list.highlighted
         width = notes_list.scrollable_content_region.width or 200
         notes_list.set_options([Option(note_prompt(n, width), id=n.id) for n in notes])
@@ -175,11 +175,11 @@ class NotesScreen(Screen[None]):
         self.query_one(StatusBar).show(status, f"filter: {self._query}" if self._query else "")
 
     def current(self) -> Note | None:
-        option = self.query_one("#notes", OptionList).highlighted_option
+        option = self.query_one("#notes-list", OptionList).highlighted_option
         return next((n for n in self._notes if option is not None and n.id == option.id), None)
 
     def action_cursor(self, offset: int) -> None:
-        notes_list = self.query_one("#notes", OptionList)
+        notes_list = self.query_one("#notes-list", OptionList)
         if offset > 0:
             notes_list.action_cursor_down()
         else:
@@ -271,7 +271,7 @@ class NotesScreen(Screen[None]):
     @on(FilterBar.Closed)
     def _filter_done(self) -> None:
         self.query_one(FilterBar).display = bool(self._query)
-        self.query_one("#notes", OptionList).focus()
+        self.query_one("#notes-list", OptionList).focus()
 
     def action_back(self) -> None:
         self.dismiss(None)

@@ -109,7 +109,7 @@ class TaskFormModal(ModalScreen[TaskEdit | None]):
                 yield Checkbox("Urgent", task.urgent, id="urgent")
                 yield Checkbox("Important", task.important, id="important")
             yield Label("Notes")
-            yield TextArea(task.notes, id="notes")
+            yield TextArea(task.notes, id="task-notes")
             yield Static("", id="form-error")
             yield Label("[dim]ctrl+s saves · escape cancels[/dim]")
 
@@ -135,7 +135,7 @@ class TaskFormModal(ModalScreen[TaskEdit | None]):
             "tags": self.query_one("#tags", Input).value.split(),
             "urgent": self.query_one("#urgent", Checkbox).value,
             "important": self.query_one("#important", Checkbox).value,
-            "notes": self.query_one("#notes", TextArea).text,
+            "notes": self.query_one("#task-notes", TextArea).text,
         }
         # Only what the person changed: a field left alone must not write back the value it had when the
         # form opened over a newer one (from the CLI, or later from sync).
