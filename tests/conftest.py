@@ -31,6 +31,19 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return data
 
 
+SHARED = Path(os.environ.get("AURORA_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+"""The team's shared folder (real recorded data in `data/real`); `AURORA_SHARED` points elsewhere."""
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    """`shared/data/real`. Tests that need it skip where it is absent, and fail under AURORA_CI=1."""
+    path = SHARED / "data" / "real"
+    if not path.is_dir():
+        pytest.skip(f"no real data at {path}: set AURORA_SHARED to the shared folder")
+    return path
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data", workspace=str(tmp_path / "work.db"), device_name="test")
