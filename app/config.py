@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     busy_timeout_ms: int = Field(default=5000, ge=0, le=600_000)
     """How long a write waits for another process holding the workspace before giving up."""
 
+    me_emails: list[str] = Field(default_factory=list)
+    """Your own e-mail addresses: imported mail from them counts as sent, which engagement scores use."""
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -332,6 +332,13 @@ class TaskService(EntityService):
         except ValueError as exc:
             raise InvalidInputError(validation_message(exc)) from None
 
+    def placement(
+        self, due: datetime | None, urgent: bool, important: bool, tags: builtins.list[str]
+    ) -> tuple[priority.Scores, float]:
+        """Scores for a new task and its position at the end of the quadrant they put it in (importers)."""
+        scores = self._score(due, urgent, important, tags)
+        return scores, self._end_of(scores.quadrant)
+
     def _score(
         self, due: datetime | None, urgent: bool, important: bool, tags: builtins.list[str]
     ) -> priority.Scores:

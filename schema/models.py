@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import re
 from enum import IntEnum, StrEnum
-from functools import cache
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated
 
 from pydantic import (
     AfterValidator,
@@ -18,8 +17,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    TypeAdapter,
-    ValidationError,
     field_validator,
 )
 
@@ -30,8 +27,6 @@ MAX_TAGS = 20
 MAX_TAG = 40
 
 _TAG_RE = re.compile(r"^[\w][\w\-/.]*$")
-
-EntityKind = Literal["task", "note"]
 
 
 class Quadrant(IntEnum):
@@ -155,42 +150,3 @@ class Note(_Entity):
         if not value.strip():
             raise ValueError("a note needs some text")
         return value.rstrip()
-
-
-_BOOKKEEPING = {"id"}
-
-ENTITY_FIELDS: dict[str, frozenset[str]] = {
-    "task": frozenset(Task.model_fields) - _BOOKKEEPING,
-    "note": frozenset(Note.model_fields) - _BOOKKEEPING,
-}
-"""The fields an operation may set, by entity kind."""
-
-
-_MODELS: dict[str, type[_Entity]] = {"task": Task, "note": Note}
-
-
-@cache
-def _field_adapter(kind: str, name: str) -> TypeAdapter[Any]:
-    info = _MODELS[kind].model_fields[name]
-    target: Any = info.annotation
-    if info.metadata:
-        target = cast(Any, Annotated)[(info.annotation, *info.metadata)]
-    return TypeAdapter(target)
-
-
-def check_field_values(kind: str, fields: dict[str, Any]) -> None:
-    """Raise ValueError naming the first field whose value the entity model would refuse.
-
-    Operations carry JSON values (dates as ISO text); this checks each against the model's own type and
-    limits, so an operation from a file or the network can never store what the UI would not.
-    """
-    for name, value in fields.items():
-        if value is None and name in {"due", "completed_at"}:
-            continue
-        try:
-            _field_adapter(kind, name).validate_python(value, strict=False)
-        except ValidationError as exc:
-            msg = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
-            raise ValueError(f"{kind} field '{name}': {msg}") from None
-        if name == "body" and isinstance(value, str) and not value.strip():
-            raise ValueError(f"{kind} field 'body': a note needs some text")

@@ -10,7 +10,7 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from datetime import datetime
@@ -284,22 +284,59 @@ def export_cmd(ctx: click.Context, output: Path | None) -> None:
 
 @cli.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", metavar="FORMAT", help="Read every path as this format (default: detect).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
-def import_cmd(ctx: click.Context, paths: tuple[Path, ...], as_json: bool) -> None:
-    """Import Aurora export files. Idempotent: importing the same file twice changes nothing."""
-    from aurora.app import transfer
+def import_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, as_json: bool) -> None:
+    """Import mail, calendars, Slack exports, transcripts, contacts, Taskwarrior data or Aurora exports.
 
-    results = []
-    with _workspace(ctx) as ws:
-        for path in paths:
-            summary = transfer.import_document(ws, path)
-            results.append({"path": str(path), "applied": summary.applied, "unchanged": summary.unchanged})
+    Formats are detected (or given with --format); a folder is walked. Idempotent: importing the same
+    file again changes nothing.
+    """
+    from aurora.app.ingest.pipeline import Importer
+
+    with _workspace(ctx) as ws, _progress(quiet=as_json) as progress:
+        reports = Importer(ws, progress=progress).run(list(paths), fmt)
     if as_json:
-        _emit(results)
-    else:
-        for r in results:
-            click.echo(f"{r['path']}: {r['applied']} operations applied, {r['unchanged']} already here")
+        _emit([_report_json(r) for r in reports])
+        return
+    for r in reports:
+        click.echo(f"{r.path} ({r.format}): {r.new} new, {r.updated} updated, {r.unchanged} unchanged, "
+                   f"{len(r.skipped)} skipped")  # fmt: skip
+        for skipped in r.skipped[:10]:
+            click.echo(f"  skipped {skipped.where}: {skipped.reason}")
+        if len(r.skipped) > 10:
+            click.echo(f"  ... and {len(r.skipped) - 10} more skipped (see --json)")
+    if len(reports) > 1:
+        total = {k: sum(getattr(r, k) for r in reports) for k in ("new", "updated", "unchanged")}
+        skipped = sum(len(r.skipped) for r in reports)
+        click.echo(f"total: {total['new']} new, {total['updated']} updated, {total['unchanged']} unchanged, "
+                   f"{skipped} skipped")  # fmt: skip
+
+
+def _report_json(report: Any) -> dict[str, Any]:
+    skipped = [{"where": s.where, "reason": s.reason} for s in report.skipped]
+    return {"path": report.path, "format": report.format, "new": report.new, "updated": report.updated,
+            "unchanged": report.unchanged, "skipped": skipped}  # fmt: skip
+
+
+@contextmanager
+def _progress(quiet: bool) -> Iterator[Callable[[str, int], None] | None]:
+    """A progress line on stderr while importing (only on a terminal, and not with --json)."""
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=Console(stderr=True),
+                  transient=True) as bar:  # fmt: skip
+        task = bar.add_task("importing")
+
+        def update(path: str, count: int) -> None:
+            bar.update(task, description=f"importing {Path(path).name}: {count} records")
+
+        yield update
 
 
 @cli.command("doctor")

@@ -10,15 +10,24 @@ from typing import Any
 from aurora.schema import ENTITY_FIELDS, EntityKind
 from aurora.sync import EntityState
 
-TABLES: dict[EntityKind, str] = {"task": "tasks", "note": "notes"}
+TABLES: dict[EntityKind, str] = {
+    "task": "tasks",
+    "note": "notes",
+    "item": "items",
+    "person": "people",
+    "interaction": "interactions",
+}
 _BOOLS: dict[EntityKind, frozenset[str]] = {
     "task": frozenset({"urgent", "important", "manual", "deleted"}),
     "note": frozenset({"pinned", "deleted"}),
+    "item": frozenset({"deleted"}),
+    "person": frozenset({"vip", "deleted"}),
+    "interaction": frozenset({"deleted"}),
 }
-_LISTS = frozenset({"tags"})
+_JSON = frozenset({"tags", "participants", "extra", "emails", "phones"})
+"""Fields stored as JSON text: lists and objects."""
 COLUMNS: dict[EntityKind, tuple[str, ...]] = {
-    "task": ("id", *sorted(ENTITY_FIELDS["task"]), "field_clocks"),
-    "note": ("id", *sorted(ENTITY_FIELDS["note"]), "field_clocks"),
+    kind: ("id", *sorted(ENTITY_FIELDS[kind]), "field_clocks") for kind in TABLES
 }
 
 
@@ -27,7 +36,7 @@ def to_column(kind: EntityKind, name: str, value: Any) -> Any:
         return None
     if name in _BOOLS[kind]:
         return 1 if value else 0
-    if name in _LISTS:
+    if name in _JSON:
         return json.dumps(value)
     return value
 
@@ -37,7 +46,7 @@ def from_column(kind: EntityKind, name: str, value: Any) -> Any:
         return None
     if name in _BOOLS[kind]:
         return bool(value)
-    if name in _LISTS:
+    if name in _JSON:
         return json.loads(value)
     return value
 

@@ -44,6 +44,15 @@ class Transaction:
     def load(self, kind: EntityKind, entity_id: str) -> EntityState | None:
         return self._store._load(self._conn, kind, entity_id)
 
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows as this transaction sees them (its own uncommitted writes included)."""
+        return [tuple(row) for row in self._conn.execute(sql, params)]
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """A write to local bookkeeping tables (lookups, import hashes) that are not synced entities.
+        Entities change only through `change` and `apply`, which log their operations."""
+        self._conn.execute(sql, params)
+
     def change(self, kind: EntityKind, entity_id: str, fields: dict[str, Any]) -> None:
         """Set `fields` on one entity and log the operation, with a fresh id and clock.
 

@@ -561,9 +561,10 @@ def test_importing_an_export_twice_applies_it_once(tmp_path: Path) -> None:
     second = json.loads(ok(aurora("-w", target, "import", "--json", export)).stdout)
     plain = ok(aurora("-w", target, "import", export))
 
-    assert first == [{"path": str(export), "applied": op_count, "unchanged": 0}]
-    assert second == [{"path": str(export), "applied": 0, "unchanged": op_count}]
-    assert "0 operations applied" in plain.stdout
+    summary = {"path": str(export), "format": "aurora-export", "updated": 0, "skipped": []}
+    assert first == [{**summary, "new": op_count, "unchanged": 0}]
+    assert second == [{**summary, "new": 0, "unchanged": op_count}]
+    assert f"0 new, 0 updated, {op_count} unchanged" in plain.stdout
     assert list_tasks(target) == list_tasks(source)
     assert list_tasks(target, "--all") == list_tasks(source, "--all")
     notes = [json.loads(ok(aurora("-w", db, "note", "list", "--json")).stdout) for db in (source, target)]

@@ -54,9 +54,16 @@ def test_export_then_import_reproduces_the_workspace(tmp_path: Path) -> None:
     doc = json.loads(dump.read_text())
     assert doc["format"] == "aurora-export" and len(doc["ops"]) == 2
     first = run("-w", target, "import", str(dump), "--json")
-    assert json.loads(first.stdout)[0]["applied"] == 2
+    assert json.loads(first.stdout)[0]["new"] == 2
     again = json.loads(run("-w", target, "import", str(dump), "--json").stdout)
-    assert again[0] == {"path": str(dump), "applied": 0, "unchanged": 2}
+    assert again[0] == {
+        "path": str(dump),
+        "format": "aurora-export",
+        "new": 0,
+        "updated": 0,
+        "unchanged": 2,
+        "skipped": [],
+    }
     tasks = [t["title"] for t in json.loads(run("-w", target, "task", "list", "--json").stdout)]
     assert tasks == ["Write report"]
 
