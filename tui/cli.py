@@ -303,15 +303,15 @@ def import_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, as_
     for r in reports:
         click.echo(f"{r.path} ({r.format}): {r.new} new, {r.updated} updated, {r.unchanged} unchanged, "
                    f"{len(r.skipped)} skipped")  # fmt: skip
-        for skipped in r.skipped[:10]:
-            click.echo(f"  skipped {skipped.where}: {skipped.reason}")
+        for entry in r.skipped[:10]:
+            click.echo(f"  skipped {entry.where}: {entry.reason}")
         if len(r.skipped) > 10:
             click.echo(f"  ... and {len(r.skipped) - 10} more skipped (see --json)")
     if len(reports) > 1:
         total = {k: sum(getattr(r, k) for r in reports) for k in ("new", "updated", "unchanged")}
-        skipped = sum(len(r.skipped) for r in reports)
+        skips = sum(len(r.skipped) for r in reports)
         click.echo(f"total: {total['new']} new, {total['updated']} updated, {total['unchanged']} unchanged, "
-                   f"{skipped} skipped")  # fmt: skip
+                   f"{skips} skipped")  # fmt: skip
 
 
 def _report_json(report: Any) -> dict[str, Any]:

@@ -6,9 +6,9 @@ conversation holding one `YYYY-MM-DD.json` file per day, each a JSON array of me
 channel's name for channels, groups and mpims, and the conversation id for DMs.
 
 One `Record` per message. Bot messages and system notices (joins, topic changes, integrations added) are
-imported too, flagged `extra["bot"]` / `extra["system"]`, so the UI can hide them without losing them. Edit and
-delete events (`message_changed`, `message_deleted`), which some exports carry beside the final messages, are
-skipped with that reason.
+imported too, flagged `extra["bot"]` / `extra["system"]`, so the UI can hide them without losing them.
+Edit and delete events (`message_changed`, `message_deleted`), which some exports carry beside the final
+messages, are skipped with that reason.
 """
 
 from __future__ import annotations
@@ -106,27 +106,52 @@ class _Tree:
         return sorted(
             rel
             for rel in self.files
-            if rel.startswith(prefix) and "/" not in rel[len(prefix) :] and _DAY_FILE.match(rel[len(prefix) :])
+            if rel.startswith(prefix)
+            and "/" not in rel[len(prefix) :]
+            and _DAY_FILE.match(rel[len(prefix) :])
         )
 
     def folders(self) -> list[str]:
         return sorted({rel.split("/", 1)[0] for rel in self.files if "/" in rel})
 
 
+_LISTINGS = ("channels.json", "users.json")
+
+
 def _root_of(names: list[str]) -> str:
-    """The folder holding users.json/channels.json ('' when at the top; zips often wrap a folder)."""
-    markers = [PurePosixPath(n) for n in names if PurePosixPath(n).name in ("channels.json", "users.json")]
-    if not markers:
-        return ""
-    shallowest = min(markers, key=lambda p: len(p.parts))
-    parent = shallowest.parent.as_posix()
-    return "" if parent == "." else parent
+    """The folder holding users.json/channels.json: '' when at the top, or one folder down (zips and
+    unpacked zips often wrap the export in a folder). Deeper exports are not looked for."""
+    markers = [PurePosixPath(n) for n in names if PurePosixPath(n).name in _LISTINGS]
+    for depth in (1, 2):
+        found = sorted(m.parent.as_posix() for m in markers if len(m.parts) == depth)
+        if found:
+            return "" if found[0] == "." else found[0]
+    return ""
+
+
+def _folder_names(path: Path) -> list[str]:
+    """The files an export folder can hold: its listings and its conversation folders' day files (two levels
+    under the export's root, which is the folder itself or one folder down), never a deep walk."""
+    root = path
+    if not any((path / name).is_file() for name in _LISTINGS):
+        inner = sorted(d for d in path.iterdir() if d.is_dir() and any((d / n).is_file() for n in _LISTINGS))
+        root = inner[0] if inner else path
+    names: list[str] = []
+    for entry in sorted(root.iterdir()):
+        if entry.is_file():
+            names.append(entry.relative_to(path).as_posix())
+        elif entry.is_dir():
+            names.extend(f.relative_to(path).as_posix() for f in sorted(entry.glob("*.json")) if f.is_file())
+    return names
 
 
 def parse_slack_export(path: Path) -> Parsed:
     """Yield one `Record` per message of a Slack export folder or .zip, `Skipped` for what cannot be read."""
     if path.is_dir():
-        names = sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file())
+        try:
+            names = _folder_names(path)
+        except OSError as exc:
+            raise ParseError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
         tree = _Tree(names, lambda rel: (path / rel).read_bytes(), _root_of(names))
         yield from _parse_tree(path, tree)
         return
@@ -181,8 +206,9 @@ def _parse_tree(path: Path, tree: _Tree) -> Parsed:
     channels, skipped = _channels(path, tree, users)
     yield from skipped
     names = {c.id: c.name for c in channels}
+    bots: dict[str, str] = {}  # bot id -> integration name, learnt from "added an integration" notices
     for channel in channels:
-        yield from _parse_channel(path, tree, channel, users, names)
+        yield from _parse_channel(path, tree, channel, users, names, bots)
 
 
 def _users(data: Any) -> dict[str, _User]:
@@ -215,7 +241,9 @@ def _channels(path: Path, tree: _Tree, users: dict[str, _User]) -> tuple[list[_C
         try:
             data = _load_json(tree, listing)
         except ValueError as exc:
-            skipped.append(Skipped(location(path, listing), f"{listing} {exc}: its conversations were not found"))
+            skipped.append(
+                Skipped(location(path, listing), f"{listing} {exc}: its conversations were not found")
+            )
             continue
         if not isinstance(data, list):
             skipped.append(Skipped(location(path, listing), f"{listing} is not a list of conversations"))
@@ -249,7 +277,12 @@ def _channels(path: Path, tree: _Tree, users: dict[str, _User]) -> tuple[list[_C
 
 
 def _parse_channel(
-    path: Path, tree: _Tree, channel: _Channel, users: dict[str, _User], names: dict[str, str]
+    path: Path,
+    tree: _Tree,
+    channel: _Channel,
+    users: dict[str, _User],
+    names: dict[str, str],
+    bots: dict[str, str],
 ) -> Parsed:
     for rel in tree.day_files(channel.folder):
         try:
@@ -265,11 +298,16 @@ def _parse_channel(
             if not isinstance(message, dict):
                 yield Skipped(where, "not a message object")
                 continue
-            yield _message(where, channel, message, users, names)
+            yield _message(where, channel, message, users, names, bots)
 
 
 def _message(
-    where: str, channel: _Channel, message: dict[str, Any], users: dict[str, _User], names: dict[str, str]
+    where: str,
+    channel: _Channel,
+    message: dict[str, Any],
+    users: dict[str, _User],
+    names: dict[str, str],
+    bots: dict[str, str],
 ) -> Record | Skipped:
     ts = message.get("ts")
     if not isinstance(ts, str) or not ts:
@@ -281,16 +319,21 @@ def _message(
     if subtype in EVENT_SUBTYPES:
         return Skipped(where, f"a {subtype} event, not a message (the export keeps the final message)")
 
-    user_id = _str(message.get("user"))
+    # Old file_comment messages name the commenter only inside "comment".
+    user_id = _str(message.get("user")) or _str(_dict(message.get("comment")).get("user"))
     user = users.get(user_id)
+    if subtype in ("bot_add", "bot_remove"):
+        _learn_bot_name(_str(message.get("text")), bots)
     is_bot = subtype == "bot_message" or (bool(message.get("bot_id")) and subtype not in SYSTEM_SUBTYPES)
     is_bot = is_bot or (user is not None and user.is_bot)
-    author = _author(message, user, user_id)
+    author = _author(message, user, user_id, bots)
 
     text = _render(_str(message.get("text")), users, names)
     attachments = _list(message.get("attachments"))
     if not text.strip():
-        text = "\n".join(_attachment_text(a, users, names) for a in attachments if isinstance(a, dict)).strip()
+        text = "\n".join(
+            _attachment_text(a, users, names) for a in attachments if isinstance(a, dict)
+        ).strip()
     files = _file_names(message)
     if not text.strip() and files:
         text = "Shared " + ", ".join(files)
@@ -326,20 +369,34 @@ def _message(
     )
 
 
-def _author(message: dict[str, Any], user: _User | None, user_id: str) -> Participant | None:
+def _author(
+    message: dict[str, Any], user: _User | None, user_id: str, bots: dict[str, str]
+) -> Participant | None:
     if user is not None:
         return Participant(name=user.full_name, email=user.email, role="author")
     profile = message.get("user_profile")
     if isinstance(profile, dict):  # newer exports carry the author's names on each message
-        name = _str(profile.get("real_name")) or _str(profile.get("display_name")) or _str(profile.get("name"))
+        name = (
+            _str(profile.get("real_name")) or _str(profile.get("display_name")) or _str(profile.get("name"))
+        )
         if name:
             return Participant(name=name, role="author")
     bot_profile = message.get("bot_profile")
     name = _str(message.get("username"))
     if not name and isinstance(bot_profile, dict):
         name = _str(bot_profile.get("name"))
-    name = name or user_id or _str(message.get("bot_id"))
+    bot_id = _str(message.get("bot_id"))
+    name = name or bots.get(bot_id, "") or user_id or bot_id
     return Participant(name=name, role="author") if name else None
+
+
+_BOT_ADDED = re.compile(r"/services/(B[A-Z0-9]+)\|([^>]+)>")
+
+
+def _learn_bot_name(text: str, bots: dict[str, str]) -> None:
+    """Old exports name an integration's bot only in the notice that added it (".../services/B0J|github")."""
+    for bot_id, name in _BOT_ADDED.findall(text):
+        bots[bot_id] = name
 
 
 def _ts_time(ts: str) -> datetime | None:
