@@ -176,6 +176,17 @@ def test_utf16_vcard_from_windows(tmp_path: Path) -> None:
     assert record.title == "Zoë Ångström"
 
 
+def test_a_vcard_cut_anywhere_never_raises_anything_but_parse_error(tmp_path: Path) -> None:
+    text = APPLE_V3 + ANDROID_V21
+    for size in range(0, len(text), 11):
+        path = _file(tmp_path, "cut.vcf", text[:size])
+        try:
+            items = list(parse_vcard(path))
+        except ParseError:
+            continue
+        assert all(isinstance(i, Record | Skipped) for i in items)
+
+
 # CSV ------------------------------------------------------------------------------------------------------
 
 GOOGLE_OLD = (
@@ -271,6 +282,17 @@ def test_csv_files_that_are_not_contacts(tmp_path: Path, content: bytes, reason:
     path.write_bytes(content)
     with pytest.raises(ParseError, match=reason):
         list(parse_contacts_csv(path))
+
+
+def test_a_csv_cut_anywhere_never_raises_anything_but_parse_error(tmp_path: Path) -> None:
+    for text in (GOOGLE_OLD, OUTLOOK):
+        for size in range(0, len(text), 13):
+            path = _file(tmp_path, "cut.csv", text[:size])
+            try:
+                items = list(parse_contacts_csv(path))
+            except ParseError:
+                continue
+            assert all(isinstance(i, Record | Skipped) for i in items)
 
 
 def test_a_cut_off_csv_keeps_what_is_there(tmp_path: Path) -> None:

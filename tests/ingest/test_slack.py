@@ -97,6 +97,19 @@ def test_a_zip_of_the_export_gives_the_same_records(
     assert {r.external_id: r for r in records} == real
 
 
+def test_a_folder_wrapping_the_export_and_cut_day_files(export: Path, tmp_path: Path) -> None:
+    """An unzipped export sits one folder down; every day file cut short is reported, never raised."""
+    copy = shutil.copytree(export, tmp_path / "unzipped" / "Mesos Magellan Slack export")
+    records, skipped = _parse(tmp_path / "unzipped")
+    assert len(records) == 158 and skipped == []
+    days = sorted(copy.glob("*/*.json"))
+    for day in days:
+        day.write_bytes(day.read_bytes()[: day.stat().st_size * 2 // 3])
+    records, skipped = _parse(copy)
+    assert records == [] and len(skipped) == len(days) == 17
+    assert all("is not valid JSON" in s.reason for s in skipped)
+
+
 def test_web_api_responses_are_not_an_export(real_data: Path) -> None:
     folder = real_data / "slack" / "web_api_python-slack-sdk"
     if not folder.is_dir():

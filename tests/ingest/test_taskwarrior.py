@@ -79,6 +79,20 @@ def test_the_go_taskwarrior_folder(tasks_dir: Path) -> None:
     assert records[2].extra["end"] == "2018-01-02T12:43:38+00:00"
 
 
+def test_real_files_cut_anywhere_skip_only_the_cut_line(tasks_dir: Path, tmp_path: Path) -> None:
+    for file in sorted(tasks_dir.rglob("*.data")):
+        if file.name == "undo.data":
+            continue
+        data = file.read_bytes()
+        whole = len(list(parse_taskwarrior(file)))
+        for size in range(0, len(data), max(1, len(data) // 20)):
+            cut = tmp_path / file.name
+            cut.write_bytes(data[:size])
+            records, skipped = _split(parse_taskwarrior(cut))
+            assert len(skipped) <= 1 and len(records) <= whole
+            assert all("line" in s.where for s in skipped)
+
+
 PENDING = (
     '[annotation_1709563600:"Left a voicemail\\nretry &open;Tue&close;" '
     'description:"Call Dana re: \\"budget\\" '

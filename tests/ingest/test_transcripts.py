@@ -113,6 +113,21 @@ def test_renaming_or_resaving_does_not_change_the_id(
     assert record.title == "Renamed copy"
 
 
+def test_real_files_cut_anywhere_never_raise_anything_but_parse_error(
+    subtitles: Path, tmp_path: Path
+) -> None:
+    for file in sorted(subtitles.iterdir()):
+        data = file.read_bytes()
+        for size in range(0, len(data), max(1, len(data) // 25)):
+            cut = tmp_path / f"cut{file.suffix}"
+            cut.write_bytes(data[:size])
+            try:
+                items = list(PARSERS[file.suffix](cut))
+            except ParseError:
+                continue
+            assert all(isinstance(i, Record | Skipped) for i in items)
+
+
 # Meeting transcripts as meeting tools write them -----------------------------------------------------------
 
 VOICES = """WEBVTT
