@@ -11,6 +11,7 @@ manager that wraps one transaction, so the laptop (apsw) and the node (psycopg) 
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -113,18 +114,17 @@ def migrate(
 
 
 def _statements(sql: str) -> Iterator[str]:
-    # Migrations are plain DDL/DML separated by lines ending in ';'. Triggers are not used, so a naive
-    # split on ';' at line end is exact for the files we ship.
+    """Split a migration into statements. `sqlite3.complete_statement` knows SQLite's grammar (a trigger's
+    body holds semicolons of its own), and needs no connection, so no driver is involved."""
     buf: list[str] = []
     for line in sql.splitlines():
-        if line.strip().startswith("--"):
+        if not buf and (not line.strip() or line.strip().startswith("--")):
             continue
         buf.append(line)
-        if line.rstrip().endswith(";"):
-            statement = "\n".join(buf).strip()
+        statement = "\n".join(buf)
+        if sqlite3.complete_statement(statement):
             buf = []
-            if statement.strip(";").strip():
-                yield statement
+            yield statement.strip()
     tail = "\n".join(buf).strip()
     if tail:
         yield tail
