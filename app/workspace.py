@@ -10,6 +10,7 @@ from pathlib import Path
 from aurora.app.config import Settings
 from aurora.app.notes import NoteService
 from aurora.app.paths import workspace_path
+from aurora.app.people_service import PeopleService
 from aurora.app.store import Store
 from aurora.app.tasks import ScoringRules, TaskFilter, TaskService
 from aurora.schema import Quadrant, Task
@@ -58,6 +59,7 @@ class Workspace:
         rules = ScoringRules(settings.urgent_within_days, tuple(settings.important_tags))
         self.tasks = TaskService(store, rules, now)
         self.notes = NoteService(store, now)
+        self.people = PeopleService(store, now)
 
     @classmethod
     def open(cls, settings: Settings, now: Callable[[], datetime] = _now) -> Workspace:

@@ -58,6 +58,7 @@ class MatrixScreen(Screen[None]):
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("full_stop", "toggle_show_done", "Show done", key_display="."),
         Binding("n", "notes", "Notes"),
+        Binding("p", "people", "People"),
         Binding("1", "move(1)", "Move to Do first", show=False),
         Binding("2", "move(2)", "Move to Schedule", show=False),
         Binding("3", "move(3)", "Move to Delegate", show=False),
@@ -334,6 +335,11 @@ class MatrixScreen(Screen[None]):
             task_list.focus()
             if task_list.option_count:
                 task_list.highlighted = 0 if event.direction == "down" else task_list.option_count - 1
+
+    def action_people(self) -> None:
+        from aurora.tui.screens.people import PeopleScreen
+
+        self.app.push_screen(PeopleScreen())
 
     def action_notes(self) -> None:
         from aurora.tui.screens.notes import NotesScreen

