@@ -1,7 +1,8 @@
 """Run every benchmark and print a summary table: `.venv/bin/python -m tests.bench` from the repository root.
 
 Nothing touches the user's data: Aurora's data dir and config file point into a temporary folder, which is
-removed at the end (pass --keep to leave it). Name benchmarks to run only those: startup, move, commit.
+removed at the end (pass --keep to leave it). Name benchmarks to run only those: startup, move, commit,
+import.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 
 from tests.bench.common import N_TASKS, Row, build_workspace, copy_workspace, isolated_root
 
-BENCHMARKS = ("startup", "move", "commit")
+BENCHMARKS = ("startup", "move", "commit", "import")
 
 
 def _table(rows: list[Row]) -> str:
@@ -37,7 +38,7 @@ def main() -> int:
         return 2
     root = isolated_root()
     # Imported after the environment is isolated, so no setting is read from the user's files.
-    from tests.bench import commit, move, startup
+    from tests.bench import commit, import_speed, move, startup
 
     started = time.perf_counter()
     print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs; temp {root}")
@@ -49,6 +50,9 @@ def main() -> int:
             if name in chosen:
                 print()
                 rows += module.run(copy_workspace(source, root / f"{name}.db"))
+        if "import" in chosen:
+            print()
+            rows += import_speed.run(root)
     finally:
         if not keep:
             shutil.rmtree(root, ignore_errors=True)
