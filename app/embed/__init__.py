@@ -6,6 +6,6 @@ encodes (or is asked the dimension of a model it does not know by name).
 
 from __future__ import annotations
 
-from aurora.app.embed.model import DEFAULT_MODEL, EmbedModelError, Embedder
+from aurora.app.embed.model import DEFAULT_MODEL, Embedder, EmbedModelError
 
 __all__ = ["DEFAULT_MODEL", "EmbedModelError", "Embedder"]

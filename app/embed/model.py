@@ -13,6 +13,7 @@ background job, not for the whole job.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -83,15 +84,13 @@ def _load(name: str, threads: int) -> SentenceTransformer:
     os.environ.update(_OFFLINE_ENV)
     try:
         import torch
-        import transformers
         from sentence_transformers import SentenceTransformer
     except ImportError as error:
         raise EmbedModelError(
             f"semantic search needs torch and sentence-transformers ({_first_line(error)}); reinstall Aurora"
         ) from None
-    # In case the libraries were imported before the variables above were set.
-    transformers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.set_verbosity_error()
+    # Loading notices would land on the terminal under the TUI; errors still surface as EmbedModelError.
+    logging.getLogger("transformers").setLevel(logging.ERROR)
     torch.set_num_threads(threads)
     try:
         model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
@@ -156,7 +155,7 @@ class Embedder:
                 dim = loaded.get_embedding_dimension()
                 if not dim:
                     self._error = EmbedModelError(
-                        f"embedding model {self.name!r} does not say how long its vectors are; use another model"
+                        f"embedding model {self.name!r} gives no vector length; use another model"
                     )
                     raise self._error
                 if self._dim is not None and dim != self._dim:
