@@ -43,6 +43,7 @@ def test_wheel_contents(tmp_path: Path) -> None:
         "app",
         "app/embed",
         "app/ingest",
+        "app/search",
         "app/store",
         "schema",
         "schema/sqlite",

