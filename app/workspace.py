@@ -11,6 +11,7 @@ from aurora.app.config import Settings
 from aurora.app.notes import NoteService
 from aurora.app.paths import workspace_path
 from aurora.app.people_service import PeopleService
+from aurora.app.search.service import SearchService
 from aurora.app.store import Store
 from aurora.app.tasks import ScoringRules, TaskFilter, TaskService
 from aurora.schema import Quadrant, Task
@@ -60,6 +61,7 @@ class Workspace:
         self.tasks = TaskService(store, rules, now)
         self.notes = NoteService(store, now)
         self.people = PeopleService(store, now)
+        self.search = SearchService(store)
 
     @classmethod
     def open(cls, settings: Settings, now: Callable[[], datetime] = _now) -> Workspace:

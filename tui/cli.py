@@ -297,6 +297,7 @@ def import_cmd(ctx: click.Context, paths: tuple[Path, ...], fmt: str | None, as_
 
     with _workspace(ctx) as ws, _progress(quiet=as_json) as progress:
         reports = Importer(ws, progress=progress).run(list(paths), fmt)
+        ws.search.drain_all()  # what was imported is searchable when the command returns
     if as_json:
         _emit([_report_json(r) for r in reports])
         return
@@ -337,6 +338,114 @@ def _progress(quiet: bool) -> Iterator[Callable[[str, int], None] | None]:
             bar.update(task, description=f"importing {Path(path).name}: {count} records")
 
         yield update
+
+
+def _when(text: str | None, option: str) -> datetime | None:
+    """A date for --since/--until: '2026-11-01', 'last monday', '3 weeks ago'."""
+    if not text:
+        return None
+    import dateparser
+
+    parsed = dateparser.parse(text, languages=["en"], settings={"PREFER_DATES_FROM": "past",
+                                                               "RETURN_AS_TIMEZONE_AWARE": True})  # fmt: skip
+    if parsed is None:
+        raise InvalidInputError(f"{option} '{text}' is not a date; try 2026-11-01 or 'last monday'")
+    return parsed
+
+
+@cli.command("search")
+@click.argument("query", nargs=-1, required=True)
+@click.option(
+    "--kind",
+    "kinds",
+    multiple=True,
+    metavar="KIND",
+    help="task, note, person, item, or an item kind: mail, event, message, transcript (repeatable).",
+)
+@click.option("--source", metavar="SOURCE", help="Only this source: mbox, ics, slack, taskwarrior...")
+@click.option("--person", metavar="NAME|EMAIL", help="Only items this person took part in.")
+@click.option("--since", metavar="DATE", help="From this date on ('2026-11-01', 'last monday').")
+@click.option("--until", metavar="DATE", help="Before this date.")
+@click.option(
+    "--limit", default=20, show_default=True, type=click.IntRange(1, 1000), help="At most this many."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the hits as JSON.")
+@click.pass_context
+def search_cmd(
+    ctx: click.Context,
+    query: tuple[str, ...],
+    kinds: tuple[str, ...],
+    source: str | None,
+    person: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """Search tasks, notes, people and everything imported; matches are shown between « and »."""
+    with _workspace(ctx) as ws:
+        hits = ws.search.query(
+            " ".join(query),
+            kinds=kinds or None,
+            source=source,
+            person=person,
+            since=_when(since, "--since"),
+            until=_when(until, "--until"),
+            limit=limit,
+        )
+    if as_json:
+        _emit(
+            [
+                {
+                    "kind": h.kind,
+                    "id": h.entity_id,
+                    "title": h.title,
+                    "snippet": h.snippet,
+                    "occurred_at": h.occurred_at,
+                    "source": h.source,
+                    "score": h.score,
+                }
+                for h in hits
+            ]
+        )
+        return
+    for h in hits:
+        when = h.occurred_at[:10] if h.occurred_at else "          "
+        click.echo(f"{h.kind:<6} {when}  {h.title}")
+        click.echo(f"       {' '.join(h.snippet.split())}")
+    if not hits:
+        click.echo("nothing found", err=True)
+
+
+@cli.group("index")
+def index() -> None:
+    """The search index: its state, and rebuilding it."""
+
+
+@index.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.pass_context
+def index_status(ctx: click.Context, as_json: bool) -> None:
+    """Chunks indexed, entities waiting to be indexed, chunks waiting for their vectors."""
+    with _workspace(ctx) as ws:
+        status = ws.search.status()
+    if as_json:
+        _emit({"chunks": status.chunks, "queued": status.queued, "unembedded": status.unembedded})
+    else:
+        click.echo(
+            f"{status.chunks} chunks indexed, {status.queued} changes waiting to be indexed, "
+            f"{status.unembedded} chunks waiting for vectors"
+        )
+
+
+@index.command("rebuild")
+@click.pass_context
+def index_rebuild(ctx: click.Context) -> None:
+    """Index everything again from the workspace's own rows (the index is derived, so always rebuildable)."""
+    with _workspace(ctx) as ws:
+        queued = ws.search.rebuild()
+        done = ws.search.drain_all()
+    click.echo(f"re-indexed {done} of {queued} entities")
 
 
 @cli.command("doctor")

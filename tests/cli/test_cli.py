@@ -91,3 +91,19 @@ def test_version_doctor_and_completion() -> None:
     checks = {c["name"]: c for c in json.loads(run("doctor", "--json").stdout)}
     assert checks["sqlite-vec"]["ok"] and checks["fts5"]["ok"]
     assert "_AURORA_COMPLETE" in run("completion", "bash").stdout
+
+
+def test_import_then_search_and_index_status(tmp_path: Path, real_data: Path) -> None:
+    ws = str(tmp_path / "s.db")
+    summary = json.loads(run("-w", ws, "import", "--json", str(real_data / "email" / "mbox")).stdout)
+    assert sum(r["new"] for r in summary) >= 4
+    hits = json.loads(run("-w", ws, "search", "hadoop", "shuffle", "--json").stdout)
+    assert hits and all(h["kind"] == "item" for h in hits)
+    assert "«" in hits[0]["snippet"]  # the match is marked
+    status = json.loads(run("-w", ws, "index", "status", "--json").stdout)
+    assert status["queued"] == 0 and status["chunks"] >= len(hits)
+    assert "re-indexed" in run("-w", ws, "index", "rebuild").stdout
+    hostile = run("-w", ws, "search", '"(((', "NEAR(", "--json")
+    assert json.loads(hostile.stdout) == []
+    bad = run("-w", ws, "search", "x", "--since", "the day after never", check=False)
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "--since" in bad.stderr

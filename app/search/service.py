@@ -1,0 +1,78 @@
+"""What the UI and the CLI call to search: one object per workspace, over the keyword index (and the
+vector index once it is attached, `attach_vectors`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from aurora.app.errors import InvalidInputError
+from aurora.app.people import name_key, normalise_email
+from aurora.app.search import hybrid
+from aurora.app.search.indexer import Indexer, IndexStatus
+from aurora.app.search.keyword import Hit
+from aurora.app.store import Store
+
+MAX_QUERY_CHARS = 100_000
+
+
+class SearchService:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.indexer = Indexer(store)
+        self._vector_ranker: hybrid.VectorRanker | None = None
+
+    def attach_vectors(self, ranker: hybrid.VectorRanker | None) -> None:
+        """Use vectors too (hybrid search); None goes back to keywords only."""
+        self._vector_ranker = ranker
+
+    def query(
+        self,
+        text: str,
+        *,
+        kinds: Iterable[str] | None = None,
+        source: str | None = None,
+        person: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 20,
+    ) -> list[Hit]:
+        """Hits for `text`; an empty query finds nothing, and any text at all is safe to pass."""
+        person_id = self.person_id(person) if person else None
+        return hybrid.search(
+            self._store, text[:MAX_QUERY_CHARS], kinds=list(kinds) if kinds else None, source=source,
+            person_id=person_id, since=since, until=until, limit=limit, vector_ranker=self._vector_ranker,
+        )  # fmt: skip
+
+    def person_id(self, who: str) -> str:
+        """A person by e-mail address, by exact name, or by a unique part of a name."""
+        email = normalise_email(who)
+        if email:
+            rows = self._store.query("SELECT person_id FROM person_emails WHERE email = ?", (email,))
+            if rows:
+                return str(rows[0][0])
+            raise InvalidInputError(f"no person with the address {email}; see the people screen (p)")
+        wanted = name_key(who)
+        people = [(str(i), name_key(str(n))) for i, n in self._store.query(
+            "SELECT id, name FROM people WHERE deleted = 0")]  # fmt: skip
+        exact = [i for i, n in people if n == wanted]
+        partial = [i for i, n in people if wanted and wanted in n]
+        found = exact or partial
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            raise InvalidInputError(f"nobody called '{who}'; try an e-mail address")
+        raise InvalidInputError(f"'{who}' names {len(found)} people; give more of the name or an address")
+
+    def drain(self, limit: int = 500) -> int:
+        """Index what was written since (keywords); returns how many entities."""
+        return self.indexer.drain(limit)
+
+    def drain_all(self) -> int:
+        return self.indexer.drain_all()
+
+    def status(self) -> IndexStatus:
+        return self.indexer.status()
+
+    def rebuild(self) -> int:
+        return self.indexer.rebuild()
