@@ -348,7 +348,7 @@ def _when(text: str | None, option: str) -> datetime | None:
 
     parsed = dateparser.parse(text, languages=["en"], settings={"PREFER_DATES_FROM": "past",
                                                                "RETURN_AS_TIMEZONE_AWARE": True})  # fmt: skip
-    if parsed is None:
+    if not isinstance(parsed, datetime):
         raise InvalidInputError(f"{option} '{text}' is not a date; try 2026-11-01 or 'last monday'")
     return parsed
 
