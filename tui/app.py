@@ -21,6 +21,9 @@ from aurora.app.workspace import MatrixPage, Workspace
 
 T = TypeVar("T")
 
+_INDEX_EVERY_S = 2.0
+_INDEX_BATCH = 100
+
 THEMES = {"dark": "textual-dark", "light": "textual-light"}
 
 
@@ -60,6 +63,7 @@ class AuroraApp(App[None]):
     TITLE = "Aurora"
     COMMANDS: ClassVar = App.COMMANDS | {ScreenCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "search", "Search", key_display="/"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("ctrl+t", "toggle_theme", "Light/dark"),
         Binding("q", "quit", "Quit"),
@@ -86,6 +90,12 @@ class AuroraApp(App[None]):
         from aurora.tui.screens.matrix import MatrixScreen
 
         self.push_screen(MatrixScreen())
+        # Keep the search index in step with every write (ours, the CLI's, an import's): small batches
+        # on the database thread, so a keypress never waits behind a long one.
+        self.set_interval(_INDEX_EVERY_S, self._index_some)
+
+    def _index_some(self) -> None:
+        self.background(lambda: self.workspace.search.drain(_INDEX_BATCH))
 
     def background(
         self,
@@ -128,6 +138,12 @@ class AuroraApp(App[None]):
     def _fatal_error(self) -> None:
         self.bell()
         self._close_messages_no_wait()
+
+    def action_search(self) -> None:
+        from aurora.tui.screens.search import SearchScreen
+
+        if not isinstance(self.screen, SearchScreen):
+            self.push_screen(SearchScreen())
 
     def action_help(self) -> None:
         from aurora.tui.screens.help import HelpModal

@@ -3,7 +3,9 @@ vector index once it is attached, `attach_vectors`)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from aurora.app.errors import InvalidInputError
@@ -14,6 +16,15 @@ from aurora.app.search.keyword import Hit
 from aurora.app.store import Store
 
 MAX_QUERY_CHARS = 100_000
+
+
+@dataclass(frozen=True)
+class Document:
+    """What the reader shows for one search result."""
+
+    title: str
+    meta: str
+    body: str
 
 
 class SearchService:
@@ -63,6 +74,42 @@ class SearchService:
         if not found:
             raise InvalidInputError(f"nobody called '{who}'; try an e-mail address")
         raise InvalidInputError(f"'{who}' names {len(found)} people; give more of the name or an address")
+
+    def read(self, kind: str, entity_id: str) -> Document:
+        """The whole of a task, note, person or imported item, for reading."""
+        if kind == "task":
+            rows = self._store.query("SELECT title, due, tags, notes FROM tasks WHERE id = ?", (entity_id,))
+            if rows:
+                title, due, tags, notes = rows[0]
+                meta = " ".join([f"due {due[:16].replace('T', ' ')}" if due else "",
+                                 *("#" + t for t in json.loads(tags))]).strip()  # fmt: skip
+                return Document(str(title), meta, str(notes))
+        elif kind == "note":
+            rows = self._store.query("SELECT body, tags FROM notes WHERE id = ?", (entity_id,))
+            if rows:
+                body, tags = rows[0]
+                lines = str(body).splitlines() or [""]
+                return Document(lines[0], " ".join("#" + t for t in json.loads(tags)), str(body))
+        elif kind == "person":
+            rows = self._store.query("SELECT name, emails, org, job_title, notes FROM people WHERE id = ?",
+                                     (entity_id,))  # fmt: skip
+            if rows:
+                name, emails, org, job, notes = rows[0]
+                meta = " · ".join(x for x in (", ".join(json.loads(emails)), str(job), str(org)) if x)
+                return Document(str(name), meta, str(notes))
+        else:
+            rows = self._store.query(
+                "SELECT title, body, occurred_at, source, participants FROM items WHERE id = ?", (entity_id,)
+            )
+            if rows:
+                title, body, when, source, participants = rows[0]
+                people = ", ".join(f"{p.get('name') or p.get('email')} ({p.get('role')})"
+                                   for p in json.loads(participants)[:20])  # fmt: skip
+                meta = " · ".join(
+                    x for x in (str(source), str(when or "")[:16].replace("T", " "), people) if x
+                )
+                return Document(str(title), meta, str(body))
+        return Document("(gone)", "", "This was deleted since the search ran.")
 
     def drain(self, limit: int = 500) -> int:
         """Index what was written since (keywords); returns how many entities."""

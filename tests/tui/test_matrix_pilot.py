@@ -121,7 +121,7 @@ async def test_filter_by_tag_and_text(workspace: Workspace) -> None:
     app = AuroraApp(workspace)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: len(_titles(app, Quadrant.ELIMINATE)) == 2)
-        await pilot.press("slash", *"#home")
+        await pilot.press("f", *"#home")
         await wait_until(pilot, lambda: _titles(app, Quadrant.ELIMINATE) == ["Call plumber"])
         await pilot.press("escape")
         await wait_until(pilot, lambda: len(_titles(app, Quadrant.ELIMINATE)) == 2)

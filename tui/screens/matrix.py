@@ -55,7 +55,7 @@ class MatrixScreen(Screen[None]):
         Binding("d", "delete", "Delete"),
         Binding("u", "undo", "Undo"),
         Binding("U,ctrl+y", "redo", "Redo", key_display="U"),
-        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("f", "filter", "Filter"),
         Binding("full_stop", "toggle_show_done", "Show done", key_display="."),
         Binding("n", "notes", "Notes"),
         Binding("p", "people", "People"),

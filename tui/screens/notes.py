@@ -125,7 +125,7 @@ class NotesScreen(Screen[None]):
         Binding("d", "delete", "Delete"),
         Binding("u", "undo", "Undo"),
         Binding("U,ctrl+y", "redo", "Redo", key_display="U"),
-        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("f", "filter", "Filter"),
         Binding("escape,m", "back", "Matrix"),
         Binding("j", "cursor(1)", "Next note", show=False),
         Binding("k", "cursor(-1)", "Previous note", show=False),
