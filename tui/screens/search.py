@@ -22,7 +22,8 @@ from aurora.tui.app import AuroraApp
 _KIND_ICONS = {"task": "☐", "note": "✎", "person": "☺", "item": "✉"}
 
 
-def hit_prompt(hit: Hit) -> Text:
+def hit_prompt(hit: Hit, width: int = 200) -> Text:
+    """Two lines: what it is, then the passage that matched, cut to `width` rather than wrapped."""
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append(f"{_KIND_ICONS.get(hit.kind, '•')} ", style="cyan")
     text.append(hit.title or "(untitled)", style="bold")
@@ -31,6 +32,9 @@ def hit_prompt(hit: Hit) -> Text:
         text.append(f"  {meta}", style="dim")
     text.append("\n    ")
     snippet = " ".join(hit.snippet.split())
+    room = max(10, width - 6)
+    if len(snippet) > room:
+        snippet = snippet[: room - 1] + "…"
     for i, part in enumerate(snippet.replace(MARK_END, MARK_START).split(MARK_START)):
         text.append(part, style="reverse" if i % 2 else "")
     return text
