@@ -82,6 +82,7 @@ def build_demo(settings: Settings, now: datetime | None = None) -> Path:
         # Newest first on the notes screen: add them in reverse so the list reads as written here.
         for body, colour, pinned, tags in reversed(_NOTES):
             ws.notes.add(body, colour=colour, pinned=pinned, tags=tags)
+        ws.search.drain_all()  # searchable from the first keypress
     finally:
         ws.close()
     return path

@@ -35,6 +35,10 @@ class WorkspaceStatus:
     open_tasks: int
     notes: int
     per_quadrant: dict[Quadrant, int]
+    index_queued: int = 0
+    """Changes not yet in the search index."""
+    unembedded: int = 0
+    """Indexed chunks still waiting for their vectors."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,7 @@ class Workspace:
     def status(self) -> WorkspaceStatus:
         counts = self.tasks.counts()
         notes = self.store.query("SELECT count(*) FROM notes WHERE deleted = 0")[0][0]
+        index = self.search.status()
         return WorkspaceStatus(
             name=self.name,
             pending_ops=self.store.pending_ops(),
@@ -93,6 +98,8 @@ class Workspace:
             open_tasks=sum(counts.values()),
             notes=int(notes),
             per_quadrant=counts,
+            index_queued=index.queued,
+            unembedded=index.unembedded,
         )
 
     def close(self) -> None:

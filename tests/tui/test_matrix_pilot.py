@@ -240,7 +240,8 @@ async def test_keys_answer_while_the_disk_is_busy(workspace: Workspace) -> None:
             started = time.monotonic()
             await pilot.press("question_mark")
             await wait_until(pilot, lambda: isinstance(app.screen, HelpModal), timeout=1.0)
-            assert time.monotonic() - started < 0.5
+            # Well under the 5 s the write may wait for the lock (generous: CI machines are shared).
+            assert time.monotonic() - started < 1.5
             assert workspace.tasks.get(task.id).status is TaskStatus.OPEN  # not written yet
         finally:
             other.execute("COMMIT")

@@ -19,6 +19,8 @@ def status_text(status: WorkspaceStatus, extra: str = "") -> str:
         f"{status.open_tasks} open task{'s' if status.open_tasks != 1 else ''}",
         f"{status.notes} note{'s' if status.notes != 1 else ''}",
     ]
+    if status.index_queued:
+        parts.append(f"indexing {status.index_queued}")
     if extra:
         parts.append(escape(extra))
     return "  ·  ".join(parts)
