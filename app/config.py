@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     busy_timeout_ms: int = Field(default=5000, ge=0, le=600_000)
     """How long a write waits for another process holding the workspace before giving up."""
 
+    embedding_model: str = Field(default="all-MiniLM-L6-v2", min_length=1, max_length=1000)
+    """Model for semantic search: all-MiniLM-L6-v2 (shipped, offline) or a path to a sentence-transformers
+    model folder. Changing it re-embeds everything in the background."""
+
+    background_embedding: bool = True
+    """Let the TUI load the embedding model and embed new text in the background (one CPU thread)."""
+
     me_emails: list[str] = Field(default_factory=list)
     """Your own e-mail addresses: imported mail from them counts as sent, which engagement scores use."""
 

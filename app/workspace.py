@@ -65,7 +65,7 @@ class Workspace:
         self.tasks = TaskService(store, rules, now)
         self.notes = NoteService(store, now)
         self.people = PeopleService(store, now)
-        self.search = SearchService(store)
+        self.search = SearchService(store, settings.embedding_model)
 
     @classmethod
     def open(cls, settings: Settings, now: Callable[[], datetime] = _now) -> Workspace:

@@ -27,6 +27,8 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("AURORA_DATA_DIR", str(data))
     monkeypatch.setenv("AURORA_CONFIG", str(tmp_path / "config.toml"))
     monkeypatch.setenv("TZ", "UTC")
+    # The TUI would load torch in the background in every test; the tests that want it switch it on.
+    monkeypatch.setenv("AURORA_BACKGROUND_EMBEDDING", "false")
     time.tzset()  # so astimezone() and the screens use UTC, whatever the machine's zone
     return data
 

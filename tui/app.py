@@ -7,6 +7,7 @@ keypress never waits for SQLite and writes never race each other. Results come b
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -23,6 +24,8 @@ T = TypeVar("T")
 
 _INDEX_EVERY_S = 2.0
 _INDEX_BATCH = 100
+_EMBED_BATCH = 32
+_EMBED_IDLE_S = 2.0
 
 THEMES = {"dark": "textual-dark", "light": "textual-light"}
 
@@ -82,6 +85,8 @@ class AuroraApp(App[None]):
         self.workspace = workspace
         self._executor = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="aurora-db")
         self.first_page = first_page
+        self._embedding: threading.Thread | None = None
+        self._stopping = threading.Event()
         self.crash: Exception | None = None
         """An unexpected exception that ended the app (a bug); the CLI logs it and says so in one line."""
         self.theme = THEMES.get(theme, THEMES["dark"])
@@ -96,6 +101,24 @@ class AuroraApp(App[None]):
 
     def _index_some(self) -> None:
         self.background(lambda: self.workspace.search.drain(_INDEX_BATCH))
+
+    def start_embedding(self) -> None:
+        """Load the model and embed what waits for vectors, on a thread of its own (torch uses one core),
+        so semantic results join keyword ones as vectors arrive. Called once the matrix is on screen."""
+        if not self.workspace.settings.background_embedding or self._embedding is not None:
+            return
+        self._embedding = threading.Thread(target=self._embed_loop, name="aurora-embed", daemon=True)
+        self._embedding.start()
+
+    def _embed_loop(self) -> None:
+        search = self.workspace.search
+        try:
+            search.enable_vectors()
+            while not self._stopping.is_set():
+                if search.embed_some(_EMBED_BATCH) == 0:
+                    self._stopping.wait(_EMBED_IDLE_S)
+        except AuroraError as exc:
+            self.call_from_thread(self.notify, f"semantic search is off: {exc}", severity="warning")
 
     def background(
         self,
@@ -158,4 +181,7 @@ class AuroraApp(App[None]):
         self.exit()
 
     def on_unmount(self) -> None:
+        self._stopping.set()
+        if self._embedding is not None:
+            self._embedding.join(timeout=10)
         self._executor.shutdown(wait=True)

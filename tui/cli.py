@@ -369,6 +369,11 @@ def _when(text: str | None, option: str) -> datetime | None:
 @click.option(
     "--limit", default=20, show_default=True, type=click.IntRange(1, 1000), help="At most this many."
 )
+@click.option(
+    "--semantic",
+    is_flag=True,
+    help="Also match by meaning (loads the embedding model: a few seconds; run `aurora index embed` first).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the hits as JSON.")
 @click.pass_context
 def search_cmd(
@@ -380,10 +385,13 @@ def search_cmd(
     since: str | None,
     until: str | None,
     limit: int,
+    semantic: bool,
     as_json: bool,
 ) -> None:
     """Search tasks, notes, people and everything imported; matches are shown between « and »."""
     with _workspace(ctx) as ws:
+        if semantic:
+            ws.search.enable_vectors()
         hits = ws.search.query(
             " ".join(query),
             kinds=kinds or None,
@@ -426,16 +434,34 @@ def index() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.pass_context
 def index_status(ctx: click.Context, as_json: bool) -> None:
-    """Chunks indexed, entities waiting to be indexed, chunks waiting for their vectors."""
+    """Chunks indexed, changes waiting to be indexed, chunks embedded and with which model."""
     with _workspace(ctx) as ws:
         status = ws.search.status()
+        embedded, total = ws.search.embed_progress()
+        model = ws.search.embedding_model
     if as_json:
-        _emit({"chunks": status.chunks, "queued": status.queued, "unembedded": status.unembedded})
+        _emit({"chunks": status.chunks, "queued": status.queued, "embedded": embedded, "model": model})
     else:
         click.echo(
             f"{status.chunks} chunks indexed, {status.queued} changes waiting to be indexed, "
-            f"{status.unembedded} chunks waiting for vectors"
+            f"{embedded} of {total} chunks embedded with {model}"
         )
+
+
+@index.command("embed")
+@click.pass_context
+def index_embed(ctx: click.Context) -> None:
+    """Embed every chunk still waiting for its vector (the TUI also does this in the background)."""
+    with _workspace(ctx) as ws, _progress(quiet=False) as progress:
+        ws.search.drain_all()
+        ws.search.enable_vectors()
+        done = 0
+        while (n := ws.search.embed_some(64)) > 0:
+            done += n
+            if progress:
+                progress("embedding", done)
+        embedded, total = ws.search.embed_progress()
+    click.echo(f"embedded {done} chunks; {embedded} of {total} now have vectors")
 
 
 @index.command("rebuild")

@@ -4,9 +4,11 @@ vector index once it is attached, `attach_vectors`)."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from aurora.app.errors import InvalidInputError
 from aurora.app.people import name_key, normalise_email
@@ -14,6 +16,9 @@ from aurora.app.search import hybrid
 from aurora.app.search.indexer import Indexer, IndexStatus
 from aurora.app.search.keyword import Hit
 from aurora.app.store import Store
+
+if TYPE_CHECKING:  # numpy and torch load only when vectors are switched on, never at start-up
+    from aurora.app.search.embed_worker import EmbedWorker
 
 MAX_QUERY_CHARS = 100_000
 
@@ -28,10 +33,46 @@ class Document:
 
 
 class SearchService:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, embedding_model: str = "all-MiniLM-L6-v2") -> None:
         self._store = store
         self.indexer = Indexer(store)
+        self.embedding_model = embedding_model
         self._vector_ranker: hybrid.VectorRanker | None = None
+        self._worker: EmbedWorker | None = None
+        self._vectors_lock = threading.Lock()
+
+    def enable_vectors(self) -> None:
+        """Load the embedding model and the vector index (seconds: torch and the model), then search with
+        vectors too. Call it off the UI thread. Raises EmbedModelError (one line) if the model cannot load."""
+        from aurora.app.embed.model import Embedder
+        from aurora.app.search.embed_worker import EmbedWorker
+        from aurora.app.search.vectors import VectorIndex, vector_ranker
+
+        with self._vectors_lock:
+            if self._worker is not None:
+                return
+            embedder = Embedder(self.embedding_model)
+            embedder.load()
+            index = VectorIndex(self._store, embedder.name, embedder.dim)
+            index.load()
+            self._worker = EmbedWorker(self._store, embedder, index)
+            self._vector_ranker = vector_ranker(index, embedder)
+
+    @property
+    def vectors_enabled(self) -> bool:
+        return self._worker is not None
+
+    def embed_some(self, batch: int = 64) -> int:
+        """Embed up to `batch` chunks still waiting for vectors; 0 when none are (or vectors are off)."""
+        return self._worker.run_once(batch) if self._worker is not None else 0
+
+    def embed_progress(self) -> tuple[int, int]:
+        """(chunks embedded with the current model, all chunks)."""
+        rows = self._store.query(
+            "SELECT (SELECT count(*) FROM chunks WHERE embedded_model = ?), (SELECT count(*) FROM chunks)",
+            (self.embedding_model,),
+        )
+        return int(rows[0][0]), int(rows[0][1])
 
     def attach_vectors(self, ranker: hybrid.VectorRanker | None) -> None:
         """Use vectors too (hybrid search); None goes back to keywords only."""

@@ -7,15 +7,16 @@ extension on Pythons whose `sqlite3` module cannot load extensions at all.
 from __future__ import annotations
 
 import errno
+import importlib.util
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 
 import apsw
-import sqlite_vec
 
 from aurora.app.errors import (
     CorruptDatabaseError,
@@ -37,10 +38,23 @@ class DatabaseInfo:
     supported_schema_version: int
 
 
+@cache
+def _vec_extension() -> str | None:
+    """The sqlite-vec extension's file, found without importing the `sqlite_vec` package: its __init__
+    imports numpy (about 65 ms), and every `aurora` start would pay for it."""
+    spec = importlib.util.find_spec("sqlite_vec")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return str(Path(next(iter(spec.submodule_search_locations))) / "vec0")
+
+
 def _load_vec(conn: apsw.Connection) -> str | None:
     try:
         conn.enable_load_extension(True)
-        conn.load_extension(sqlite_vec.loadable_path())
+        extension = _vec_extension()
+        if extension is None:
+            return None
+        conn.load_extension(extension)
         conn.enable_load_extension(False)
         row = conn.execute("SELECT vec_version()").fetchone()
         return str(row[0]) if row else None

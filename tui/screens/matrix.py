@@ -29,6 +29,8 @@ from aurora.tui.widgets.quadrant import QuadrantPanel
 from aurora.tui.widgets.status_bar import StatusBar
 from aurora.tui.widgets.task_list import TaskList
 
+_EMBED_AFTER_S = 3.0
+"""The embedding model loads this long after the first paint, not in the way of it."""
 _RESCORE_EVERY_S = 60
 """How often due dates are re-read against the clock: quadrants follow, and "today" turns "overdue"."""
 
@@ -112,6 +114,7 @@ class MatrixScreen(Screen[None]):
     def _after_first_paint(self) -> None:
         self._rescore()
         self.aurora.background(quickadd.warm_up)
+        self.set_timer(_EMBED_AFTER_S, self.aurora.start_embedding)
 
     def _rescore(self) -> None:
         def done(moved: int) -> None:
