@@ -2,7 +2,7 @@
 
 Nothing touches the user's data: Aurora's data dir and config file point into a temporary folder, which is
 removed at the end (pass --keep to leave it). Name benchmarks to run only those: startup, move, commit,
-import.
+import, search, quality.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import time
 
 from tests.bench.common import N_TASKS, Row, build_workspace, copy_workspace, isolated_root
 
-BENCHMARKS = ("startup", "move", "commit", "import")
+BENCHMARKS = ("startup", "move", "commit", "import", "search", "quality")
 
 
 def _table(rows: list[Row]) -> str:
@@ -38,7 +38,7 @@ def main() -> int:
         return 2
     root = isolated_root()
     # Imported after the environment is isolated, so no setting is read from the user's files.
-    from tests.bench import commit, import_speed, move, startup
+    from tests.bench import commit, import_speed, move, search_quality, search_speed, startup
 
     started = time.perf_counter()
     print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs; temp {root}")
@@ -50,9 +50,10 @@ def main() -> int:
             if name in chosen:
                 print()
                 rows += module.run(copy_workspace(source, root / f"{name}.db"))
-        if "import" in chosen:
-            print()
-            rows += import_speed.run(root)
+        for name, runner in (("import", import_speed), ("search", search_speed), ("quality", search_quality)):
+            if name in chosen:
+                print()
+                rows += runner.run(root)
     finally:
         if not keep:
             shutil.rmtree(root, ignore_errors=True)
