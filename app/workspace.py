@@ -6,15 +6,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aurora.app.config import Settings
 from aurora.app.notes import NoteService
 from aurora.app.paths import workspace_path
-from aurora.app.people_service import PeopleService
-from aurora.app.search.service import SearchService
 from aurora.app.store import Store
 from aurora.app.tasks import ScoringRules, TaskFilter, TaskService
 from aurora.schema import Quadrant, Task
+
+if TYPE_CHECKING:
+    from aurora.app.people_service import PeopleService
+    from aurora.app.search.service import SearchService
 
 
 def _now() -> datetime:
@@ -64,8 +67,25 @@ class Workspace:
         rules = ScoringRules(settings.urgent_within_days, tuple(settings.important_tags))
         self.tasks = TaskService(store, rules, now)
         self.notes = NoteService(store, now)
-        self.people = PeopleService(store, now)
-        self.search = SearchService(store, settings.embedding_model)
+        self._people: PeopleService | None = None
+        self._search: SearchService | None = None
+
+    # People and search load on first use: their modules are not needed for the matrix's first paint.
+    @property
+    def people(self) -> PeopleService:
+        if self._people is None:
+            from aurora.app.people_service import PeopleService
+
+            self._people = PeopleService(self.store, self.now)
+        return self._people
+
+    @property
+    def search(self) -> SearchService:
+        if self._search is None:
+            from aurora.app.search.service import SearchService
+
+            self._search = SearchService(self.store, self.settings.embedding_model)
+        return self._search
 
     @classmethod
     def open(cls, settings: Settings, now: Callable[[], datetime] = _now) -> Workspace:
@@ -89,7 +109,10 @@ class Workspace:
     def status(self) -> WorkspaceStatus:
         counts = self.tasks.counts()
         notes = self.store.query("SELECT count(*) FROM notes WHERE deleted = 0")[0][0]
-        index = self.search.status()
+        queued, unembedded = self.store.query(
+            "SELECT (SELECT count(*) FROM search_queue), "
+            "(SELECT count(*) FROM chunks WHERE embedded_model IS NULL)"
+        )[0]
         return WorkspaceStatus(
             name=self.name,
             pending_ops=self.store.pending_ops(),
@@ -98,8 +121,8 @@ class Workspace:
             open_tasks=sum(counts.values()),
             notes=int(notes),
             per_quadrant=counts,
-            index_queued=index.queued,
-            unembedded=index.unembedded,
+            index_queued=int(queued),
+            unembedded=int(unembedded),
         )
 
     def close(self) -> None:
