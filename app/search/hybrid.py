@@ -14,10 +14,17 @@ from dataclasses import replace
 from datetime import date, datetime
 
 from aurora.app.search.indexer import Indexer
-from aurora.app.search.keyword import Filters, Hit, search_chunks, titles
+from aurora.app.search.keyword import Filters, Hit, search_chunks, titles, words
 from aurora.app.store import Store
 
 RRF_K = 60
+LOOSE_KEYWORD_WEIGHT = 0.1
+"""Weight of an any-word keyword match in the fusion (an all-words match weighs 1, like vectors)."""
+STOPWORDS = frozenset(
+    "a an and are as at be but by can could did do does for from had has have how i if in into is it its "
+    "me my of on or our so that the their them there they this to was we were what when where which who "
+    "why will with would you your about any some than then".split()
+)
 """The usual constant of reciprocal rank fusion (Cormack et al., 2009): damps the top ranks' lead."""
 CANDIDATES = 50
 """How many each ranker is asked for before fusing (at least the limit)."""
@@ -27,17 +34,19 @@ FRESH_LIMIT = 200
 VectorRanker = Callable[[str, Filters, int], list[Hit]]
 
 
-def rrf(rankings: list[list[str]], k: int = RRF_K) -> list[tuple[str, float]]:
+def rrf(
+    rankings: list[list[str]], k: int = RRF_K, weights: list[float] | None = None
+) -> list[tuple[str, float]]:
     """Reciprocal rank fusion: each key scores the sum of 1 / (k + rank) over the rankings it is in
     (rank from 1, among the ranking's distinct keys: a repeat counts once, at its first place).
     Best first; ties keep the order in which keys were first met."""
     if k < 0:
         raise ValueError("k must not be negative")
     scores: dict[str, float] = {}
-    for ranking in rankings:
+    for ranking, weight in zip(rankings, weights or [1.0] * len(rankings), strict=True):
         distinct = dict.fromkeys(ranking)  # a key met again (another chunk of it) keeps its first rank
         for rank, key in enumerate(distinct, start=1):
-            scores[key] = scores.get(key, 0.0) + 1.0 / (k + rank)
+            scores[key] = scores.get(key, 0.0) + weight / (k + rank)
     order = {key: n for n, key in enumerate(scores)}
     return sorted(scores.items(), key=lambda kv: (-kv[1], order[kv[0]]))
 
@@ -63,12 +72,21 @@ def search(
     if vector_ranker is None:
         return search_chunks(store, query, flt, limit)
     wanted = max(limit, CANDIDATES)
-    keyword_hits = search_chunks(store, query, flt, wanted)
+    # Keyword hits count fully when every word of the query matched. A question in a person's own words
+    # rarely does; then the any-word match (function words dropped) is only weak evidence beside meaning.
+    keyword_hits = search_chunks(store, query, flt, wanted, any_word_fallback=False)
+    keyword_weight = 1.0
+    if not keyword_hits:
+        content = " ".join(w for w in words(query) if w.casefold() not in STOPWORDS)
+        keyword_hits = search_chunks(store, content, flt, wanted) if content else []
+        keyword_weight = LOOSE_KEYWORD_WEIGHT
     vector_hits = vector_ranker(query, flt, wanted) if query.strip() else []
     by_key: dict[str, Hit] = {}
     for hit in [*keyword_hits, *vector_hits]:
         by_key.setdefault(hit.key, hit)  # a keyword hit, where there is one, has the highlighted snippet
-    fused = rrf([[h.key for h in keyword_hits], [h.key for h in vector_hits]])[: max(0, limit)]
+    fused = rrf([[h.key for h in keyword_hits], [h.key for h in vector_hits]], weights=[keyword_weight, 1.0])[
+        : max(0, limit)
+    ]
     untitled = [(by_key[key].kind, by_key[key].entity_id) for key, _ in fused if not by_key[key].title]
     named = titles(store, untitled) if untitled else {}
     return [

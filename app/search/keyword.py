@@ -175,14 +175,17 @@ def keyword_search(
     return search_chunks(store, query, flt, limit)
 
 
-def search_chunks(store: Store, query: str, flt: Filters, limit: int = 20) -> list[Hit]:
-    """`keyword_search` with its filters already made."""
+def search_chunks(
+    store: Store, query: str, flt: Filters, limit: int = 20, *, any_word_fallback: bool = True
+) -> list[Hit]:
+    """`keyword_search` with its filters already made. Every word must match; with `any_word_fallback`,
+    a query that matches nothing so is tried again matching any of its words."""
     limit = min(limit, MAX_LIMIT)
     match = fts_query(query)
     if match is None or limit <= 0:
         return []
     found = _ranked(store, match, flt, limit)
-    if not found and len(words(query)) > 1:
+    if not found and any_word_fallback and len(words(query)) > 1:
         match = fts_query(query, any_word=True) or match
         found = _ranked(store, match, flt, limit)
     if not found:
