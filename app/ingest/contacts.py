@@ -22,32 +22,17 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aurora.app.ingest.records import Parsed, ParseError, Participant, Record, Skipped, location
+from aurora.app.ingest.records import (
+    Parsed,
+    ParseError,
+    Participant,
+    Record,
+    Skipped,
+    location,
+    read_text,
+)
 
 # Reading ----------------------------------------------------------------------------------------------------
-
-
-def _read_text(path: Path, what: str) -> str:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ParseError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # Outlook and Windows tools sometimes write UTF-16
-        try:
-            text = data.decode("utf-16")
-        except UnicodeDecodeError as exc:
-            raise ParseError(f"{path}: starts like UTF-16 text but is not ({exc.reason})") from exc
-    else:
-        if b"\x00" in data[:8192]:
-            raise ParseError(f"{path}: binary data, not {what}")
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            text = data.decode("cp1252", errors="replace")  # Outlook's "ANSI" CSV export
-    text = text.lstrip("\ufeff")
-    if not text.strip():
-        raise ParseError(f"{path}: empty file, no {what} in it")
-    return text
 
 
 @dataclass
@@ -264,7 +249,7 @@ _PHONE_LABELS = {"cell": "mobile", "voice": "", "msg": "", "text": ""}
 
 def parse_vcard(path: Path) -> Parsed:
     """One `Record` per card of a .vcf file; `Skipped` for a card with nothing to show or cut short."""
-    text = _read_text(path, "vCard contacts")
+    text = read_text(path, "vCard contacts")
     cards: list[tuple[int, list[_Property], bool]] = []
     current: list[_Property] | None = None
     start = 0
@@ -457,7 +442,7 @@ def _multi(value: str) -> list[str]:
 
 def parse_contacts_csv(path: Path) -> Parsed:
     """One `Record` per row of a Google or Outlook contacts CSV export; `Skipped` for an empty row."""
-    text = _read_text(path, "a contacts CSV")
+    text = read_text(path, "a contacts CSV")
     first_line = text.split("\n", 1)[0]
     delimiter = max((",", ";", "\t"), key=first_line.count)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)

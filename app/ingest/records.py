@@ -61,3 +61,29 @@ class ParseError(Exception):
 
 def location(path: Path, detail: str = "") -> str:
     return f"{path}{f' ({detail})' if detail else ''}"
+
+
+def read_text(path: Path, what: str) -> str:
+    """A text file whatever its encoding: UTF-16 by its BOM, else UTF-8, else Windows-1252 (what older
+    Windows tools write); the BOM removed. ParseError for an unreadable, binary or empty file. `what`
+    names the expected content for the message ("a contacts CSV")."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ParseError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise ParseError(f"{path}: starts like UTF-16 text but is not ({exc.reason})") from exc
+    else:
+        if b"\x00" in data[:8192]:
+            raise ParseError(f"{path}: binary data, not {what}")
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = data.decode("cp1252", errors="replace")
+    text = text.lstrip("\ufeff")
+    if not text.strip():
+        raise ParseError(f"{path}: empty file, no {what.removeprefix('a ').removeprefix('an ')} in it")
+    return text

@@ -23,7 +23,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from aurora.app.ingest.records import Parsed, ParseError, Participant, Record, Skipped, location
+from aurora.app.ingest.records import (
+    Parsed,
+    ParseError,
+    Participant,
+    Record,
+    Skipped,
+    location,
+    read_text,
+)
 
 _TIME = re.compile(r"(?:(\d+):)?(\d{1,2}):(\d{2})(?:[.,](\d{1,3}))?")
 _TIMING = re.compile(r"^\s*([\d:.,]+)\s*-->\s*([\d:.,]+)(?:[ \t].*)?$")
@@ -79,26 +87,7 @@ class _Segment:
 
 def _read_text(path: Path, what: str) -> str:
     """The file as text with LF line ends; ParseError for an empty or binary file."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ParseError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            text = data.decode("utf-16")
-        except UnicodeDecodeError as exc:
-            raise ParseError(f"{path}: starts like UTF-16 text but is not ({exc.reason})") from exc
-    else:
-        if b"\x00" in data[:8192]:
-            raise ParseError(f"{path}: binary data, not a {what}")
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            text = data.decode("cp1252", errors="replace")  # older subtitle tools write Windows-1252
-    text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
-    if not text.strip():
-        raise ParseError(f"{path}: empty file, no {what} in it")
-    return text
+    return read_text(path, f"a {what}").replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _seconds(stamp: str) -> float | None:
