@@ -214,24 +214,31 @@ def search_chunks(
 
 
 CANDIDATES_PER_HIT = 8
+FILTERED_CANDIDATES_PER_HIT = 40
+"""With filters, more candidates: many of the best-ranked chunks may be filtered out."""
 """Unfiltered, the best `limit * CANDIDATES_PER_HIT` chunks are ranked first (FTS5 serves `ORDER BY rank
 LIMIT` without sorting every match); only where they hold too few entities is every match ranked."""
 
 
 def _ranked(store: Store, match: str, flt: Filters, limit: int) -> list[tuple[Any, ...]]:
-    if flt == Filters():
-        cap = limit * CANDIDATES_PER_HIT
-        rows = store.query(
-            "SELECT c.id, c.kind, c.entity_id, c.occurred_at, c.source, m.rank "
-            "FROM (SELECT rowid AS chunk_id, rank FROM chunks_fts WHERE chunks_fts MATCH ? "
-            "      ORDER BY rank LIMIT ?) AS m JOIN chunks AS c ON c.id = m.chunk_id ORDER BY m.rank, c.id",
-            [match, cap],
-        )
-        best: dict[tuple[str, str], tuple[Any, ...]] = {}
-        for row in rows:
-            best.setdefault((row[1], row[2]), row)
-        if len(best) >= limit or len(rows) < cap:
-            return list(best.values())[:limit]
+    # First only the best-ranked chunks (FTS5 serves `ORDER BY rank LIMIT` without sorting every match),
+    # filtered as they come. That is exact when it yields `limit` entities (any chunk beyond the cap ranks
+    # below all of them) or when the cap held every match; otherwise every match is ranked.
+    cap = limit * (CANDIDATES_PER_HIT if flt == Filters() else FILTERED_CANDIDATES_PER_HIT)
+    where, params = flt.where("c")
+    rows = store.query(
+        "SELECT c.id, c.kind, c.entity_id, c.occurred_at, c.source, m.rank, "
+        f"       CASE WHEN {where} THEN 1 ELSE 0 END "
+        "FROM (SELECT rowid AS chunk_id, rank FROM chunks_fts WHERE chunks_fts MATCH ? "
+        "      ORDER BY rank LIMIT ?) AS m JOIN chunks AS c ON c.id = m.chunk_id ORDER BY m.rank, c.id",
+        [*params, match, cap],
+    )
+    best: dict[tuple[str, str], tuple[Any, ...]] = {}
+    for row in rows:
+        if row[6]:
+            best.setdefault((row[1], row[2]), row[:6])
+    if len(best) >= limit or len(rows) < cap:
+        return list(best.values())[:limit]
     where, params = flt.where("c")
     return store.query(
         "WITH matched AS (SELECT rowid AS chunk_id, bm25(chunks_fts) AS rank FROM chunks_fts "
