@@ -145,8 +145,8 @@ class Importer:
         if record.kind == "task":
             return self._write_task(tx, record)
         if record.kind == "contact":
-            person_id = self._person_for(tx, record.title, [p.email for p in record.participants], record)
-            return "new" if person_id[1] else "unchanged"
+            _, outcome = self._person_for(tx, record.title, [p.email for p in record.participants], record)
+            return outcome
         return self._write_item(tx, record)
 
     def _put(self, tx: Transaction, kind: EntityKind, entity_id: str, fields: dict[str, Any],
@@ -238,9 +238,9 @@ class Importer:
 
     def _person_for(
         self, tx: Transaction, name: str, emails: list[str], contact: Record | None
-    ) -> tuple[str, bool]:
+    ) -> tuple[str, Outcome]:
         """The person these addresses (or, failing them, this full name) belong to, made if new.
-        Returns (id, created). A contact record also fills in the person's details."""
+        Returns (id, what the write did). A contact record also fills in the person's details."""
         addresses = [e for e in (normalise_email(x) for x in emails) if e]
         person_id: str | None = None
         for address in addresses:
@@ -251,7 +251,6 @@ class Importer:
         key = name_key(name)
         if person_id is None and not addresses and name_is_specific(key):
             person_id = self._names.get(key)
-        created = person_id is None
         if person_id is None:
             seed = f"email:{addresses[0]}" if addresses else f"name:{key}"
             person_id = "per_" + _digest(seed)[:24]
@@ -265,7 +264,7 @@ class Importer:
             phones = [str(x)[:500] for x in contact.extra.get("phones", [])][:50]
             fields |= {"phones": phones, "org": str(contact.extra.get("org") or "")[:300],
                        "job_title": str(contact.extra.get("job_title") or "")[:300]}  # fmt: skip
-        self._put(tx, "person", person_id, fields)
+        outcome = self._put(tx, "person", person_id, fields)
         for address in fields["emails"]:
             tx.execute(
                 "INSERT OR IGNORE INTO person_emails (email, person_id) VALUES (?, ?)", (address, person_id)
@@ -273,7 +272,7 @@ class Importer:
         if key and name_is_specific(key):
             holder = self._names.get(key, person_id)
             self._names[key] = person_id if holder == person_id else None
-        return person_id, created
+        return person_id, outcome
 
     def _write_task(self, tx: Transaction, record: Record) -> Outcome:
         task_id = "tw_" + _digest(record.source, record.external_id)[:24]

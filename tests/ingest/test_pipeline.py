@@ -163,3 +163,19 @@ def test_an_import_killed_half_way_resumes_without_duplicates(tmp_path: Path) ->
         conn.execute("SELECT count(DISTINCT entity_id) FROM ops WHERE entity = 'item'").fetchone()[0] == 3000
     )
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_contacts_fill_in_people_and_report_what_changed(workspace: Workspace, tmp_path: Path) -> None:
+    card = tmp_path / "dana.vcf"
+    vcard = (
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Dana Ruiz\r\nEMAIL:dana@example.com\r\n"
+        "TEL:{tel}\r\nORG:Ruiz Co\r\nEND:VCARD\r\n"
+    )
+    card.write_text(vcard.format(tel="+1 512 555 0100"))
+    [first] = Importer(workspace).run([card])
+    [again] = Importer(workspace).run([card])
+    card.write_text(vcard.format(tel="+1 512 555 0199"))
+    [changed] = Importer(workspace).run([card])
+    assert (first.new, again.unchanged, changed.updated) == (1, 1, 1)
+    [dana] = workspace.people.ranked()
+    assert (dana.name, dana.emails, dana.org) == ("Dana Ruiz", ["dana@example.com"], "Ruiz Co")

@@ -102,7 +102,6 @@ async def test_edit_form_changes_the_task(workspace: Workspace) -> None:
     app = AuroraApp(workspace)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: _titles(app, Quadrant.ELIMINATE) == ["Renew passport"])
-        await pilot.press("j", "j")  # Do first -> Delegate (empty) -> on down
         _matrix(app).panel(Quadrant.ELIMINATE).task_list.focus()
         await pilot.press("e")
         await pilot.pause()
