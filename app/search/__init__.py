@@ -1,12 +1,12 @@
-"""Search over everything Aurora keeps: keyword (FTS5, BM25) now, fused with vectors later.
+"""Search over everything Aurora keeps: keyword (FTS5, BM25) fused with vectors (`vectors`).
 
 - `chunking`: what of each entity is searchable, cut into passages (pure).
 - `indexer`: keeps the `chunks` table and its FTS5 index in step with the queue the triggers fill.
 - `keyword`: safe FTS5 queries, filters, BM25-ranked hits with highlighted snippets.
-- `hybrid`: reciprocal rank fusion and `search`, where a vector ranker plugs in.
+- `hybrid`: the fusions (score, reciprocal rank) and `search`, where a vector ranker plugs in.
 """
 
-from aurora.app.search.hybrid import VectorRanker, rrf, search
+from aurora.app.search.hybrid import VectorRanker, rrf, score_fusion, search
 from aurora.app.search.indexer import Indexer, IndexStatus
 from aurora.app.search.keyword import MARK_END, MARK_START, Filters, Hit, keyword_search
 
@@ -20,5 +20,6 @@ __all__ = [
     "VectorRanker",
     "keyword_search",
     "rrf",
+    "score_fusion",
     "search",
 ]

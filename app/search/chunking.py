@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 SIZE = 800
@@ -90,9 +91,29 @@ def document(kind: str, row: Mapping[str, Any]) -> Document | None:
     raise ValueError(f"{kind} is not searchable")
 
 
+def when_line(occurred_at: Any, extra: Mapping[str, Any]) -> str:
+    """The day an item happened, in words ("When: Saturday 22 February 2022"): people recall mail and
+    meetings by when they were ("the hire car in June 2019"), and neither BM25 nor the embedding model
+    can match that against an ISO timestamp. It ends the text (on the labelled set, nDCG@10 of vectors
+    alone: 0.780 there, 0.759 right after the title, 0.762 without it). The day is the local one (the
+    machine's time zone), except for an all-day event, stored as midnight UTC of its date, whose date is
+    the fact."""
+    if not occurred_at:
+        return ""
+    try:
+        at = datetime.fromisoformat(str(occurred_at))
+    except ValueError:
+        return ""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    day = at.astimezone(UTC) if extra.get("all_day") else at.astimezone()
+    return f"When: {day:%A} {day.day} {day:%B %Y}"
+
+
 def _item_text(row: Mapping[str, Any]) -> str:
     title = str(row.get("title") or "")
     body = str(row.get("body") or "")
+    when = when_line(row.get("occurred_at"), _json_dict(row.get("extra")))
     if row.get("kind") == "mail":
         senders = [
             " ".join(x for x in (str(p.get("name") or ""), f"<{p['email']}>" if p.get("email") else "") if x)
@@ -100,7 +121,7 @@ def _item_text(row: Mapping[str, Any]) -> str:
             if isinstance(p, dict) and p.get("role") == "from"
         ]
         sender = f"From: {', '.join(senders)}" if senders else ""
-        return _lines(title, sender, body)
+        return _lines(title, sender, body, when)
     if row.get("kind") == "event":
         # The calendar importer already ends the body with "Location: ..."; an older row may not.
         location = str(_json_dict(row.get("extra")).get("location") or "")
@@ -109,8 +130,8 @@ def _item_text(row: Mapping[str, Any]) -> str:
         where = (
             "Location: " + ", ".join(x.strip() for x in location.splitlines() if x.strip()) if missing else ""
         )
-        return _lines(title, where, body)
-    return _lines(title, body)
+        return _lines(title, where, body, when)
+    return _lines(title, body, when)
 
 
 # Cutting -----------------------------------------------------------------------------------------------

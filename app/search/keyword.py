@@ -176,10 +176,17 @@ def keyword_search(
 
 
 def search_chunks(
-    store: Store, query: str, flt: Filters, limit: int = 20, *, any_word_fallback: bool = True
+    store: Store,
+    query: str,
+    flt: Filters,
+    limit: int = 20,
+    *,
+    any_word_fallback: bool = True,
+    decorate: bool = True,
 ) -> list[Hit]:
     """`keyword_search` with its filters already made. Every word must match; with `any_word_fallback`,
-    a query that matches nothing so is tried again matching any of its words."""
+    a query that matches nothing so is tried again matching any of its words. Without `decorate`, the
+    hits carry no snippet and no title (a caller that keeps only a few of them adds those itself)."""
     limit = min(limit, MAX_LIMIT)
     match = fts_query(query)
     if match is None or limit <= 0:
@@ -188,24 +195,28 @@ def search_chunks(
     if not found and any_word_fallback and len(words(query)) > 1:
         match = fts_query(query, any_word=True) or match
         found = _ranked(store, match, flt, limit)
+    return _hits(store, match, found, decorate=decorate)
+
+
+def match_chunks(store: Store, match: str, flt: Filters, limit: int) -> list[Hit]:
+    """Hits for an FTS5 query already made safe (`fts_query`, `loose_query`), best first; no snippets or
+    titles (`snippets`, `titles`)."""
+    return _hits(store, match, _ranked(store, match, flt, min(limit, MAX_LIMIT)), decorate=False)
+
+
+def _hits(store: Store, match: str, found: list[tuple[Any, ...]], *, decorate: bool) -> list[Hit]:
     if not found:
         return []
-    snippets = dict(
-        store.query(
-            f"SELECT rowid, snippet(chunks_fts, 0, ?, ?, ?, {SNIPPET_TOKENS}) FROM chunks_fts "
-            f"WHERE chunks_fts MATCH ? AND rowid IN ({_marks(found)})",
-            [MARK_START, MARK_END, ELLIPSIS, match, *(r[0] for r in found)],
-        )
-    )
-    titles = _titles(store, [(str(r[1]), str(r[2])) for r in found])
+    snips = snippets(store, match, [int(r[0]) for r in found]) if decorate else {}
+    named = _titles(store, [(str(r[1]), str(r[2])) for r in found]) if decorate else {}
     return [
         Hit(
             kind=str(kind),
             entity_id=str(entity_id),
             chunk_id=int(chunk_id),
             score=-float(rank),
-            snippet=str(snippets.get(chunk_id) or ""),
-            title=titles.get((str(kind), str(entity_id)), ""),
+            snippet=snips.get(int(chunk_id), ""),
+            title=named.get((str(kind), str(entity_id)), ""),
             occurred_at=occurred_at,
             source=src,
         )
@@ -213,18 +224,98 @@ def search_chunks(
     ]
 
 
+def snippets(store: Store, match: str, chunk_ids: Sequence[int]) -> dict[int, str]:
+    """Each chunk's best passage for `match`, the matched words marked. One lookup per chunk: FTS5 seeks
+    a `rowid =` constraint, while `rowid IN (...)` made it evaluate the whole match (15 ms at 100,000
+    chunks for a common word, against 0.2 ms a chunk)."""
+    out: dict[int, str] = {}
+    sql = (
+        f"SELECT snippet(chunks_fts, 0, ?, ?, ?, {SNIPPET_TOKENS}) FROM chunks_fts "
+        "WHERE chunks_fts MATCH ? AND rowid = ?"
+    )
+    for chunk_id in dict.fromkeys(chunk_ids):
+        rows = store.query(sql, (MARK_START, MARK_END, ELLIPSIS, match, chunk_id))
+        if rows and rows[0][0]:
+            out[chunk_id] = str(rows[0][0])
+    return out
+
+
+STOPWORDS = frozenset(
+    "a an and are as at be but by can could did do does for from had has have how i if in into is it its "
+    "me my of on or our so that the their them there they this to was we were what when where which who "
+    "why will with would you your about any some than then".split()
+)
+"""Function words a loose query leaves out: in a question they carry no topic, and they match most chunks."""
+LOOSE_TERMS = 8
+"""A loose query keeps at most this many of the query's words: the rarest."""
+POSTINGS_BUDGET = 2_500
+"""A loose query keeps the rarest words while the chunks holding them add up to at most this many (the
+rarest word always stays). Ranking an any-word query scores every chunk that holds any of its words (about
+1 µs each), and a word that many chunks hold adds little to BM25: at 100,000 chunks, all the topic words
+of a question took 13.7 ms (p95), a budget of 5,000 7 ms, of 2,500 6.4 ms (`tests/bench/search_speed.py`).
+A half-typed last word counts the chunks of every word it begins. A workspace of a few thousand chunks
+rarely reaches the budget."""
+
+
+def _fold(word: str) -> str:
+    """A word as the `unicode61 remove_diacritics 2` tokenizer indexes it: lower case, no accents."""
+    return "".join(c for c in unicodedata.normalize("NFD", word.casefold()) if not unicodedata.combining(c))
+
+
+def _prefix_postings(store: Store, prefix: str) -> int:
+    """How many chunks hold the words beginning with `prefix` (counted with repeats; at least, where it
+    begins more than a few hundred words, more than the budget)."""
+    rows = store.query(
+        "SELECT doc FROM chunks_vocab WHERE term >= ? AND term < ? LIMIT 500", (prefix, prefix + "\U0010ffff")
+    )
+    return POSTINGS_BUDGET + 1 if len(rows) >= 500 else sum(int(r[0]) for r in rows)
+
+
+def loose_query(store: Store, text: str) -> str | None:
+    """An FTS5 query matching any of the topic words of `text` (function words dropped, then the rarest
+    kept: `LOOSE_TERMS`, `POSTINGS_BUDGET`), BM25 ranking the chunks that hold more and rarer of them
+    first: how a question in a person's own words is matched. None when no word is left."""
+    tokens = words(text)
+    typing = bool(tokens) and _WORD.fullmatch(text[-1:]) is not None and len(tokens[-1]) >= MIN_PREFIX
+    partial = tokens[-1].casefold() if typing else None
+    if partial is not None and _prefix_postings(store, _fold(partial)) > POSTINGS_BUDGET:
+        partial = None  # a short prefix of a common start ("th") would match half the index: whole word
+    terms = list(dict.fromkeys(t.casefold() for t in tokens if t.casefold() not in STOPWORDS))
+    if partial is not None and partial not in terms:
+        terms.append(partial)  # a half-typed word is kept even when it looks like a function word
+    whole = [t for t in terms if t != partial]
+    if whole:
+        folded = {t: _fold(t) for t in whole}  # as the tokenizer stores them: "térmico" is "termico"
+        marks = _marks(list(folded.values()))
+        counts = dict(
+            store.query(f"SELECT term, doc FROM chunks_vocab WHERE term IN ({marks})", [*folded.values()])
+        )
+        keep: set[str] = set()
+        postings = 0
+        rarest = sorted(whole, key=lambda t: counts.get(folded[t], 0))
+        for term in rarest[: LOOSE_TERMS - (partial is not None)]:
+            postings += int(counts.get(folded[term], 0))
+            if keep and postings > POSTINGS_BUDGET:
+                break
+            keep.add(term)
+        terms = [t for t in terms if t in keep or t == partial]
+    if not terms:
+        return None
+    return " OR ".join(f'"{t}"*' if t == partial else f'"{t}"' for t in terms)
+
+
 CANDIDATES_PER_HIT = 8
-FILTERED_CANDIDATES_PER_HIT = 40
-"""With filters, more candidates: many of the best-ranked chunks may be filtered out."""
-"""Unfiltered, the best `limit * CANDIDATES_PER_HIT` chunks are ranked first (FTS5 serves `ORDER BY rank
-LIMIT` without sorting every match); only where they hold too few entities is every match ranked."""
+"""The best `limit * CANDIDATES_PER_HIT` chunks are ranked first (FTS5 serves `ORDER BY rank LIMIT`
+without sorting every match); only where they hold too few entities that pass the filters is every match
+ranked. (40 with filters cost 14 ms against 7 ms at 100,000 chunks, p95, for a filter that half the
+chunks pass; a filter few pass takes the second way either way.)"""
 
 
 def _ranked(store: Store, match: str, flt: Filters, limit: int) -> list[tuple[Any, ...]]:
     # First only the best-ranked chunks (FTS5 serves `ORDER BY rank LIMIT` without sorting every match),
     # filtered as they come. That is exact when it yields `limit` entities (any chunk beyond the cap ranks
     # below all of them) or when the cap held every match; otherwise every match is ranked.
-    cap = limit * (CANDIDATES_PER_HIT if flt == Filters() else FILTERED_CANDIDATES_PER_HIT)
+    cap = limit * CANDIDATES_PER_HIT
     where, params = flt.where("c")
     rows = store.query(
         "SELECT c.id, c.kind, c.entity_id, c.occurred_at, c.source, m.rank, "

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -416,6 +416,28 @@ class VectorIndex:
                 return hits
             want *= 4
 
+    def similarity(
+        self, query: NDArray[np.float32], keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], float]:
+        """The cosine of each entity's nearest chunk to `query`, for the entities (kind, id) that have
+        vectors (one pass over the entity column: about 0.5 ms at 100,000 rows)."""
+        q = np.ascontiguousarray(query, dtype=np.float32).reshape(self.dim)
+        with self._lock:
+            self.sync()
+            codes = {self._entity_codes[k]: k for k in keys if k in self._entity_codes}
+            if not codes:
+                return {}
+            wanted = np.fromiter(codes, dtype=np.int32, count=len(codes))
+            rows = np.flatnonzero(np.isin(self._entities[: self._n], wanted))
+            scores = self._matrix[rows] @ q
+            entities = self._entities[rows]
+        best: dict[tuple[str, str], float] = {}
+        for code, score in zip(entities.tolist(), scores.tolist(), strict=True):
+            key = codes[code]
+            if score > best.get(key, -2.0):
+                best[key] = score
+        return best
+
     def _checked(self, found: list[tuple[int, float]], flt: Filters, limit: int) -> list[Hit]:
         if not found:
             return []
@@ -442,12 +464,34 @@ class VectorIndex:
         return list(best.values())
 
 
-def vector_ranker(index: VectorIndex, embedder: Embedder) -> Callable[[str, Filters, int], list[Hit]]:
-    """What `hybrid.search` takes as its `vector_ranker`: the query embedded, the index searched."""
+class VectorRanker:
+    """What `hybrid.search` takes as its `vector_ranker`: the query embedded (the last few kept, as one
+    search asks twice), the index searched; and `similarity`, how near given entities are to the query."""
 
-    def rank(query: str, flt: Filters, limit: int) -> list[Hit]:
+    def __init__(self, index: VectorIndex, embedder: Embedder) -> None:
+        self.index = index
+        self._embedder = embedder
+        self._recent: dict[str, NDArray[np.float32]] = {}
+
+    def embed(self, query: str) -> NDArray[np.float32]:
+        vector = self._recent.get(query)
+        if vector is None:
+            vector = self._embedder.encode_query(query)
+            if len(self._recent) >= 8:
+                self._recent.pop(next(iter(self._recent)))
+            self._recent[query] = vector
+        return vector
+
+    def __call__(self, query: str, flt: Filters, limit: int) -> list[Hit]:
         if not query.strip() or limit <= 0:
             return []
-        return index.hits(embedder.encode_query(query), flt, limit)
+        return self.index.hits(self.embed(query), flt, limit)
 
-    return rank
+    def similarity(self, query: str, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], float]:
+        if not query.strip() or not keys:
+            return {}
+        return self.index.similarity(self.embed(query), keys)
+
+
+def vector_ranker(index: VectorIndex, embedder: Embedder) -> VectorRanker:
+    return VectorRanker(index, embedder)

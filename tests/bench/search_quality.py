@@ -40,7 +40,8 @@ from tests.bench.common import Row
 QUERIES = Path(__file__).resolve().parents[1] / "search" / "queries.json"
 SHARED = Path(os.environ.get("AURORA_SHARED", Path(__file__).resolve().parents[3] / "shared"))
 K = 10
-MODES = ("keyword", "vector", "hybrid")
+MODES = ("keyword", "vector", "hybrid", "rrf")
+"""hybrid: the default score fusion; rrf: the same two halves fused by reciprocal rank, for comparison."""
 
 Ranker = Callable[[str], list[Hit]]
 """A mode: the query text in, the best K hits out, best first."""
@@ -181,8 +182,8 @@ def keyword_ranker(store: Store) -> Ranker:
 # The vector side, where it exists -----------------------------------------------------------------------
 
 
-def vector_rankers(store: Store) -> tuple[Ranker, Ranker] | str:
-    """(vector only, hybrid) once every chunk is embedded; or why they are not available."""
+def vector_rankers(store: Store) -> tuple[Ranker, Ranker, Ranker] | str:
+    """(vector only, hybrid, hybrid by RRF) once every chunk is embedded; or why they are not available."""
     try:
         from aurora.app.embed import Embedder
         from aurora.app.search import embed_worker, hybrid, vectors
@@ -210,7 +211,10 @@ def vector_rankers(store: Store) -> tuple[Ranker, Ranker] | str:
     def fused(text: str) -> list[Hit]:
         return hybrid.search(store, text, limit=K, vector_ranker=ranker, fresh=False)
 
-    return vector_only, fused
+    def fused_rrf(text: str) -> list[Hit]:
+        return hybrid.search(store, text, limit=K, vector_ranker=ranker, fresh=False, fusion="rrf")
+
+    return vector_only, fused, fused_rrf
 
 
 # The benchmark ------------------------------------------------------------------------------------------
@@ -257,6 +261,7 @@ def run(root: Path, data_root: Path | None = None) -> list[Row]:
         else:
             results["vector"] = evaluate(judge, data, found[0])
             results["hybrid"] = evaluate(judge, data, found[1])
+            results["rrf"] = evaluate(judge, data, found[2])
     finally:
         ws.close()
     print(_table(results))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import time
 
 import pytest
 
@@ -88,3 +89,25 @@ def test_the_update_triggers_watch_exactly_the_columns_chunking_reads(workspace:
         watched = re.search(r"UPDATE OF (.*?) ON", sql, re.S)
         assert watched is not None
         assert {c.strip() for c in watched[1].split(",")} == set(chunking.SEARCHED_COLUMNS[kind])
+
+
+def test_items_end_with_the_day_they_happened_in_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    mail = document("item", {"kind": "mail", "title": "Hire car", "body": "Pick-up at Geneva airport",
+                             "occurred_at": "2019-06-14T23:30:00+00:00"})  # fmt: skip
+    assert mail is not None and mail.text.endswith("\n\nWhen: Friday 14 June 2019")
+    # The local day: in New York, 23:30 UTC is still the afternoon of the 14th; in Tokyo, the 15th.
+    assert chunking.when_line("2019-06-14T23:30:00+00:00", {}) == "When: Friday 14 June 2019"
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        assert chunking.when_line("2019-06-14T23:30:00+00:00", {}) == "When: Saturday 15 June 2019"
+        # An all-day event is stored as midnight UTC of its date, and that date is the fact anywhere.
+        assert chunking.when_line("2022-02-22T00:00:00+00:00", {"all_day": True}) == (
+            "When: Tuesday 22 February 2022"
+        )
+    finally:
+        monkeypatch.setenv("TZ", "UTC")
+        time.tzset()
+    assert chunking.when_line(None, {}) == "" and chunking.when_line("not a date", {}) == ""
+    task = document("task", {"title": "Call Dana", "created_at": "2026-01-01T00:00:00+00:00"})
+    assert task is not None and "When" not in task.text  # tasks and notes: not by when they were typed

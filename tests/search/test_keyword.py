@@ -11,7 +11,8 @@ import pytest
 from aurora.app.errors import InvalidInputError
 from aurora.app.ingest.pipeline import Importer
 from aurora.app.search import Hit, Indexer, keyword_search
-from aurora.app.search.keyword import MAX_TOKENS, fts_query, words
+from aurora.app.search import keyword
+from aurora.app.search.keyword import MAX_TOKENS, fts_query, loose_query, match_chunks, words
 from aurora.app.workspace import Workspace
 
 
@@ -228,3 +229,39 @@ def test_an_entity_with_many_matching_chunks_does_not_crowd_out_the_rest(workspa
         workspace.store.query("SELECT count(*) FROM chunks WHERE entity_id = ?", (long_note.id,))[0][0] > 16
     )
     assert {h.entity_id for h in hits} == {long_note.id, task.id}
+
+
+def test_a_loose_query_keeps_the_rarer_topic_words(workspace: Workspace) -> None:
+    for n in range(30):
+        workspace.notes.add(f"Weekly meeting notes number {n}")
+    workspace.notes.add("Meeting with the Valdobbiadene tax adviser")
+    Indexer(workspace.store).drain_all()
+    # Function words go; the topic words stay, the rarest first in the budget.
+    assert loose_query(workspace.store, "what did the tax adviser say ") == '"tax" OR "adviser" OR "say"'
+    assert loose_query(workspace.store, "the of and ") is None
+    # A last word still being typed is a prefix, unless punctuation ended it.
+    assert loose_query(workspace.store, "tax advi") == '"tax" OR "advi"*'
+    assert loose_query(workspace.store, "tax advi.") == '"tax" OR "advi"'
+    # Accents: counted as the tokenizer stores them.
+    assert loose_query(workspace.store, "Valdobbiadène meeting ") is not None
+
+
+def test_a_loose_query_stays_within_its_postings_budget(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(40):
+        workspace.notes.add(f"Status report {n} for the board")
+    workspace.notes.add("Status report on the zeppelin hangar")
+    Indexer(workspace.store).drain_all()
+    monkeypatch.setattr(keyword, "POSTINGS_BUDGET", 20)
+    # "status", "report" and "board" are each in 40 or more chunks: only the rarest word is kept.
+    assert loose_query(workspace.store, "status report zeppelin board ") == '"zeppelin"'
+    # Every word common: the rarest still stays, so something is searched.
+    assert loose_query(workspace.store, "board status ") in ('"board"', '"status"')
+    # A half-typed word that begins too many chunks' words is searched whole.
+    assert loose_query(workspace.store, "zeppelin sta") == '"zeppelin" OR "sta"'
+    hits = match_chunks(workspace.store, '"zeppelin"', keyword.Filters(), 5)
+    assert len(hits) == 1 and hits[0].snippet == ""  # undecorated: the caller adds snippets
+    assert (
+        "«zeppelin»" in keyword.snippets(workspace.store, '"zeppelin"', [hits[0].chunk_id])[hits[0].chunk_id]
+    )

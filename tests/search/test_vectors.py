@@ -302,3 +302,22 @@ def test_a_large_index_prefilters_by_bits_and_matches_the_exact_top_10(workspace
         filtered = index.search(q, 10, Filters.make(source="s1"))
         assert len(filtered) == 10 and all(c % 3 == 2 for c, _ in filtered)  # chunk i + 1, source s{i % 3}
     assert np.mean(recalls) >= 0.97
+
+
+def test_similarity_is_the_cosine_of_each_entitys_nearest_chunk(
+    corpus: tuple[Workspace, VectorIndex], embedder: Embedder
+) -> None:
+    ws, index = corpus
+    query = embedder.encode_query("mapper output sorted before the reducer")
+    entities = ws.store.query(
+        "SELECT kind, entity_id FROM chunks GROUP BY kind, entity_id HAVING count(*) > 1 LIMIT 3"
+    )
+    keys = [(str(k), str(e)) for k, e in entities] + [("note", "no-such-note")]
+    near = index.similarity(query, keys)
+    assert set(near) == set(keys[:3])  # an entity with no vectors is left out
+    ids, matrix = index.chunk_ids().tolist(), index.vectors()
+    for kind, entity_id in keys[:3]:
+        chunk_ids = [r[0] for r in ws.store.query(
+            "SELECT id FROM chunks WHERE kind = ? AND entity_id = ?", (kind, entity_id))]  # fmt: skip
+        exact = max(float(matrix[ids.index(c)] @ query) for c in chunk_ids)
+        assert near[(kind, entity_id)] == pytest.approx(exact, abs=1e-5)
