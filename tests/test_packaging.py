@@ -45,7 +45,9 @@ def test_wheel_contents(tmp_path: Path) -> None:
         "app/ingest",
         "app/search",
         "app/store",
+        "node",
         "schema",
+        "schema/postgres",
         "schema/sqlite",
         "sync",
         "tui",
@@ -57,7 +59,10 @@ def test_wheel_contents(tmp_path: Path) -> None:
     assert shipped_sql and all(f"aurora/schema/sqlite/{n}" in names for n in shipped_sql)
     assert "aurora/tui/app.tcss" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "aurora = aurora.tui.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    points = zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "aurora = aurora.tui.cli:main" in points and "aurora-node = aurora.node.cli:main" in points
+    shipped_pg = sorted(p.name for p in (ROOT / "schema" / "postgres").glob("*.sql"))
+    assert shipped_pg and all(f"aurora/schema/postgres/{n}" in names for n in shipped_pg)
     source_modules = {p.relative_to(ROOT).as_posix() for d in ["app", "schema", "sync", "tui"]
                       for p in (ROOT / d).rglob("*.py")}  # fmt: skip
     assert {f"aurora/{m}" for m in source_modules} <= set(names)

@@ -1,0 +1,1 @@
+"""PostgreSQL migrations of the node, `NNNN_name.sql`, applied like the SQLite ones."""
