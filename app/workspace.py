@@ -17,6 +17,7 @@ from aurora.schema import Quadrant, Task
 
 if TYPE_CHECKING:
     from aurora.app.people_service import PeopleService
+    from aurora.app.search.keyword import Hit
     from aurora.app.search.service import SearchService
 
 
@@ -124,6 +125,27 @@ class Workspace:
             index_queued=int(queued),
             unembedded=int(unembedded),
         )
+
+    def task_from_result(self, hit: Hit) -> Task:
+        """A task made from a search result: its title (a mail or message: "Follow up: ..."), a note
+        saying where it came from, and, for an event still ahead, a due date at its start."""
+        from aurora.app.search.keyword import MARK_END, MARK_START
+
+        title = " ".join((hit.title or "").split())[:380]
+        due: datetime | None = None
+        item_kind = ""
+        if hit.kind == "item":
+            rows = self.store.query("SELECT kind, occurred_at FROM items WHERE id = ?", (hit.entity_id,))
+            if rows:
+                item_kind = str(rows[0][0])
+                when = datetime.fromisoformat(str(rows[0][1])) if rows[0][1] else None
+                if item_kind == "event" and when is not None and when > self.now():
+                    due = when
+        if item_kind in {"mail", "message", "transcript"} or not title:
+            title = f"Follow up: {title or 'search result'}"
+        snippet = " ".join(hit.snippet.replace(MARK_START, "").replace(MARK_END, "").split())
+        notes = f"From {item_kind or hit.kind} {hit.entity_id}: {snippet}"[:2000]
+        return self.tasks.add(title, notes=notes, due=due, source=f"search:{item_kind or hit.kind}")
 
     def close(self) -> None:
         self.store.close()

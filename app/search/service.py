@@ -32,6 +32,10 @@ class Document:
     body: str
 
 
+_INTERACTION_WORDS = {"mail_in": "mail from them", "mail_out": "mail to them", "meeting": "meeting",
+                      "message": "message", "transcript": "in a recorded meeting"}  # fmt: skip
+
+
 class SearchService:
     def __init__(self, store: Store, embedding_model: str = "all-MiniLM-L6-v2") -> None:
         self._store = store
@@ -136,8 +140,10 @@ class SearchService:
                                      (entity_id,))  # fmt: skip
             if rows:
                 name, emails, org, job, notes = rows[0]
-                meta = " · ".join(x for x in (", ".join(json.loads(emails)), str(job), str(org)) if x)
-                return Document(str(name), meta, str(notes))
+                meta = " · ".join(
+                    x for x in (", ".join(json.loads(emails)), str(job or ""), str(org or "")) if x
+                )
+                return Document(str(name), meta, self._person_body(entity_id, str(notes or "")))
         else:
             rows = self._store.query(
                 "SELECT title, body, occurred_at, source, participants FROM items WHERE id = ?", (entity_id,)
@@ -151,6 +157,21 @@ class SearchService:
                 )
                 return Document(str(title), meta, str(body))
         return Document("(gone)", "", "This was deleted since the search ran.")
+
+    def _person_body(self, person_id: str, notes: str, limit: int = 15) -> str:
+        """A person's notes, then their latest interactions, newest first (when, what, and the item)."""
+        rows = self._store.query(
+            "SELECT x.kind, x.occurred_at, i.title FROM interactions AS x "
+            "LEFT JOIN items AS i ON i.id = x.item_id "
+            "WHERE x.person_id = ? AND x.deleted = 0 ORDER BY x.occurred_at DESC LIMIT ?",
+            (person_id, limit),
+        )
+        lines = [
+            f"{str(when or '')[:10]}  {_INTERACTION_WORDS.get(str(kind), str(kind))}: {title or '(untitled)'}"
+            for kind, when, title in rows
+        ]
+        recent = "Recent interactions:\n" + "\n".join(lines) if lines else "No interactions recorded yet."
+        return "\n\n".join(x for x in (notes.strip(), recent) if x)
 
     def drain(self, limit: int = 500) -> int:
         """Index what was written since (keywords); returns how many entities."""

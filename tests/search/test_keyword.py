@@ -10,8 +10,7 @@ import pytest
 
 from aurora.app.errors import InvalidInputError
 from aurora.app.ingest.pipeline import Importer
-from aurora.app.search import Hit, Indexer, keyword_search
-from aurora.app.search import keyword
+from aurora.app.search import Hit, Indexer, keyword, keyword_search
 from aurora.app.search.keyword import MAX_TOKENS, fts_query, loose_query, match_chunks, words
 from aurora.app.workspace import Workspace
 

@@ -17,6 +17,7 @@ from textual.widgets.option_list import Option
 from aurora.app.errors import AuroraError
 from aurora.app.search.keyword import MARK_END, MARK_START, Hit
 from aurora.app.workspace import Workspace
+from aurora.schema import Task
 from aurora.tui.app import AuroraApp
 
 _KIND_ICONS = {"task": "☐", "note": "✎", "person": "☺", "item": "✉"}
@@ -157,18 +158,15 @@ class SearchScreen(Screen[None]):
 
     def make_task(self, hit: Hit) -> None:
         ws = self.aurora.workspace
-        title = (hit.title or "Follow up").strip()[:400]
-        notes = f"From {hit.kind} {hit.entity_id}: {' '.join(hit.snippet.split())}"[:2000]
 
-        def added(_: object) -> None:
-            self.notify(f"Task added: {escape(title)}", timeout=4)
+        def added(task: Task) -> None:
+            due = f", due {task.due:%a %d %b %H:%M}" if task.due else ""
+            self.notify(f"Task added: {escape(task.title)}{due}", timeout=4)
 
         def failed(exc: AuroraError) -> None:
             self.notify(str(exc), severity="error")
 
-        self.aurora.background(
-            lambda: ws.tasks.add(title, notes=notes, source=f"search:{hit.kind}"), added, failed
-        )
+        self.aurora.background(lambda: ws.task_from_result(hit), added, failed)
 
     def action_back(self) -> None:
         self.dismiss(None)
