@@ -1,11 +1,12 @@
 """Numbered SQL migrations and the rules for applying them.
 
-Migrations are files `NNNN_name.sql` in `schema/sqlite/` (and later `schema/postgres/`). Each is applied in
+Migrations are files `NNNN_name.sql` in `schema/sqlite/` and `schema/postgres/`. Each is applied in
 one transaction and recorded in `schema_migrations`. A database that records a version newer than the
 newest file this Aurora ships was written by a newer Aurora: it is refused, never altered.
 
-The runner is driver-agnostic: it needs only a connection-like object with `execute`, and a context
-manager that wraps one transaction, so the laptop (apsw) and the node (psycopg) share it.
+The runner here is synchronous and driver-agnostic: it needs only a connection-like object with `execute`,
+and a context manager that wraps one transaction. The node's PostgreSQL is async (psycopg), so it has its
+own small runner (`aurora.node.db`) that applies the same files by the same rules.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Literal, Protocol
 
-Dialect = Literal["sqlite"]
+Dialect = Literal["sqlite", "postgres"]
 
 _NAME_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 

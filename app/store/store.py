@@ -62,8 +62,13 @@ class Transaction:
         store = self._store
         self._write(kind, entity_id, fields, store.clock.now().encode(), new_id(), store.device_id)
 
-    def apply(self, op: Operation) -> bool:
-        """Apply an operation made elsewhere (an import, later sync); False if it was seen already."""
+    def apply(self, op: Operation, *, from_node: bool = False) -> bool:
+        """Apply an operation made elsewhere; False if it was seen already.
+
+        `from_node` marks an operation pulled from the node: the node has it, so it is never pushed back
+        and never counts as pending. An imported export's operations are not from the node: they are
+        pushed like local edits (the node keeps each once, by `op_id`).
+        """
         seen = self._conn.execute("SELECT 1 FROM ops WHERE op_id = ?", (op.op_id,)).fetchone()
         if seen:
             return False
@@ -76,11 +81,19 @@ class Transaction:
                 "clock of the device that made it (nothing was applied)"
             )
         self._store.clock.observe(op.clock)
-        self._write(op.entity, op.entity_id, op.fields, op.hlc, op.op_id, op.device_id)
+        self._write(op.entity, op.entity_id, op.fields, op.hlc, op.op_id, op.device_id, from_node=from_node)
         return True
 
     def _write(
-        self, kind: EntityKind, entity_id: str, fields: dict[str, Any], hlc: str, op_id: str, device_id: str
+        self,
+        kind: EntityKind,
+        entity_id: str,
+        fields: dict[str, Any],
+        hlc: str,
+        op_id: str,
+        device_id: str,
+        *,
+        from_node: bool = False,
     ) -> None:
         """Merge one operation into its row (last writer wins per field, `aurora.sync.winners`) and log it.
 
@@ -104,8 +117,9 @@ class Transaction:
                 params |= {"id": entity_id, "field_clocks": json.dumps(clocks, sort_keys=True)}
                 self._conn.execute(update_sql(kind, won), params)
         self._conn.execute(
-            "INSERT INTO ops (op_id, device_id, hlc, entity, entity_id, fields) VALUES (?, ?, ?, ?, ?, ?)",
-            (op_id, device_id, hlc, kind, entity_id, json.dumps(fields)),
+            "INSERT INTO ops (op_id, device_id, hlc, entity, entity_id, fields, from_node) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (op_id, device_id, hlc, kind, entity_id, json.dumps(fields), int(from_node)),
         )
 
 

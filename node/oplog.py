@@ -1,0 +1,347 @@
+"""The node's operation log and replica state in PostgreSQL: `aurora.sync.protocol.ActionLog`, plus the
+push and pull the API serves.
+
+Ingest (one transaction per batch, a handful of round trips whatever its size):
+
+1. `pg_advisory_xact_lock(OPS_LOCK)`: one writer at a time, across every node process on the database.
+2. One multi-row `INSERT ... ON CONFLICT (op_id) DO NOTHING RETURNING op_id, seq`: what was new.
+3. One `SELECT ... FOR UPDATE` of every entity those touch; the pure `aurora.sync.merge` folds the new
+   operations in, in Python; one multi-row upsert writes the states back.
+4. `pg_notify('aurora_ops', head)`, delivered only if the transaction commits.
+
+Why the lock. A `bigserial` hands out numbers at insert time, not at commit time: without the lock, writer
+A could take seq 10, writer B seq 11, and B commit first. A puller reading then sees 11, moves its cursor
+to 11, and never sees 10 when A commits. Holding one lock from before the first `nextval` until commit
+makes the numbers commit in order, so a reader that can see seq N can already see every smaller seq that
+will ever exist (PostgreSQL makes a transaction visible before it releases its locks). Sequence numbers
+may still have holes (a rolled-back batch burns its numbers) but never late arrivals. The lock costs
+little: each batch holds it for a few milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from psycopg import AsyncConnection
+from pydantic import ValidationError
+
+from aurora.node.db import Pool
+from aurora.node.registry import record_seen
+from aurora.schema import EntityKind
+from aurora.sync.merge import EntityState, merge
+from aurora.sync.ops import Operation
+from aurora.sync.protocol import (
+    MAX_BATCH,
+    MAX_CLOCK_AHEAD_MS,
+    MAX_OP_BYTES,
+    PulledOp,
+    PullResponse,
+    PushRequest,
+    PushResponse,
+    RejectCode,
+    Rejected,
+)
+
+OPS_LOCK = int.from_bytes(b"aurorops", "big")
+"""`pg_advisory_xact_lock` key held by every ingest until it commits (see the module docstring)."""
+
+CHANNEL = "aurora_ops"
+"""Where ingest announces the new head (`LISTEN aurora_ops`)."""
+
+_MAX_MESSAGE = 500
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+"""One encoder for every dump: `json.dumps` with options builds a new one per call (hot on push)."""
+
+_INSERT_OPS = """
+    INSERT INTO ops (op_id, device_id, hlc, entity, entity_id, fields)
+    SELECT o.op_id, o.device_id, o.hlc, o.entity, o.entity_id, o.fields::jsonb
+    FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[])
+         WITH ORDINALITY AS o(op_id, device_id, hlc, entity, entity_id, fields, ord)
+    ORDER BY o.ord
+    ON CONFLICT (op_id) DO NOTHING
+    RETURNING op_id, seq
+"""
+# Sorted keys, so two transactions that ever lock the same rows do so in the same order.
+_LOCK_ENTITIES = """
+    SELECT e.entity, e.entity_id, e."values", e.clocks
+    FROM entities AS e JOIN unnest(%b::text[], %b::text[]) AS k(entity, entity_id) USING (entity, entity_id)
+    ORDER BY e.entity, e.entity_id
+    FOR UPDATE OF e
+"""
+_UPSERT_ENTITIES = """
+    INSERT INTO entities (entity, entity_id, "values", clocks)
+    SELECT k.entity, k.entity_id, k.v::jsonb, k.c::jsonb
+    FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[]) AS k(entity, entity_id, v, c)
+    ON CONFLICT (entity, entity_id) DO UPDATE SET "values" = excluded."values", clocks = excluded.clocks
+"""
+_OP_COLUMNS = "seq, op_id, device_id, hlc, entity, entity_id, fields"
+# One statement, so the page and the head come from one snapshot: the cursor may then move to the head
+# without skipping an operation that committed between two reads.
+_PULL = f"""
+    SELECT h.head, o.seq, o.op_id, o.device_id, o.hlc, o.entity, o.entity_id, o.fields
+    FROM (SELECT coalesce(max(seq), 0) AS head FROM ops) AS h
+    LEFT JOIN LATERAL (
+        SELECT {_OP_COLUMNS} FROM ops WHERE seq > %(cursor)s AND device_id <> %(device)s
+        ORDER BY seq LIMIT %(limit)s
+    ) AS o ON true
+    ORDER BY o.seq
+"""
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _dumps(value: Any) -> str:
+    """JSON for a jsonb column that reads back equal to `value`: strict (no NaN or infinity, which jsonb
+    refuses), compact, UTF-8 as is.
+
+    jsonb keeps a number as a decimal, and Python writes a float of 1e16 or more with an exponent
+    (`3.602879272399667e+16`): jsonb would give it back as the integer 36028792723996670, a different
+    number from the float 36028792723996672.0 that went in, and the node's state would drift from the
+    laptops'. Such floats are written out in full with a decimal point instead, which jsonb keeps, so
+    they read back as the same float.
+    """
+    text = _ENCODER.encode(value)
+    return _exact(value) if "e+" in text else text
+
+
+def _exact(value: Any) -> str:
+    if isinstance(value, float) and abs(value) >= 1e16:
+        return f"{value:.1f}"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{_dumps(str(k))}:{_exact(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_exact(v) for v in value) + "]"
+    return _ENCODER.encode(value)
+
+
+def _op_from_row(row: Sequence[Any]) -> Operation:
+    """An operation read back from the log. It was validated when it was stored, and the log is history:
+    it is not judged again by today's rules (a field a later version drops must not make old operations
+    unreadable), so it is built without validation."""
+    _seq, op_id, device_id, hlc, entity, entity_id, fields = row
+    return Operation.model_construct(
+        op_id=op_id, device_id=device_id, hlc=hlc, entity=entity, entity_id=entity_id, fields=fields
+    )
+
+
+class PgActionLog:
+    """The node's `ActionLog` over a pool of autocommit connections (`aurora.node.db.Pool`).
+
+    `wall_ms` is the node's clock, in ms since the epoch, for the clock-ahead check (tests pass their own).
+    """
+
+    def __init__(self, pool: Pool, *, wall_ms: Callable[[], int] = _wall_ms) -> None:
+        self._pool = pool
+        self._wall_ms = wall_ms
+
+    # --- the ActionLog protocol -----------------------------------------------------------------------
+
+    async def ingest(self, ops: Sequence[Operation]) -> list[Operation]:
+        """Store and apply each operation not held yet, in one transaction; return the new ones in the
+        order given (the same batch again returns [])."""
+        async with self._pool.connection() as conn, conn.transaction():
+            new, _head = await ingest_on(conn, ops)
+        return new
+
+    async def after(self, cursor: int, limit: int) -> list[tuple[int, Operation]]:
+        """Up to `limit` operations with a seq above `cursor`, in seq order."""
+        if limit <= 0:
+            return []
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT {_OP_COLUMNS} FROM ops WHERE seq > %s ORDER BY seq LIMIT %s", (cursor, limit)
+            )
+            rows = await cur.fetchall()
+        return [(int(row[0]), _op_from_row(row)) for row in rows]
+
+    async def head(self) -> int:
+        async with self._pool.connection() as conn:
+            return await _head(conn)
+
+    async def state(self, entity: EntityKind, entity_id: str) -> EntityState | None:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                'SELECT "values", clocks FROM entities WHERE entity = %s AND entity_id = %s',
+                (entity, entity_id),
+            )
+            row = await cur.fetchone()
+        return EntityState(row[0], row[1]) if row else None
+
+    # --- what the API serves --------------------------------------------------------------------------
+
+    async def pull(self, device_id: str, cursor: int, limit: int = MAX_BATCH) -> PullResponse:
+        """The operations after `cursor` that `device_id` did not make (it has those), up to `limit`.
+
+        The answer's cursor is the last seq scanned, past the device's own operations too, so a device
+        that alone writes still moves its cursor to the head. A cursor beyond the head (a node restored
+        from an older backup) comes back as the head, so the device reads what the node stores next
+        instead of skipping it.
+        """
+        if not 1 <= limit <= MAX_BATCH:
+            raise ValueError(f"a pull asks for 1 to {MAX_BATCH} operations, not {limit}")
+        if cursor < 0:
+            raise ValueError(f"a cursor is 0 or more, not {cursor}")
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(_PULL, {"cursor": cursor, "device": device_id, "limit": limit + 1})
+            rows = await cur.fetchall()
+        head = int(rows[0][0])
+        found = [PulledOp(seq=row[1], op=_op_from_row(row[1:])) for row in rows if row[1] is not None]
+        more = len(found) > limit
+        if more:
+            found = found[:limit]
+            next_cursor = found[-1].seq
+        else:
+            # Nothing for this device up to the head of this very snapshot.
+            next_cursor = head
+        return PullResponse(ops=found, cursor=next_cursor, head=head, more=more)
+
+    async def push(self, device_id: str, request: PushRequest) -> PushResponse:
+        """Check each raw operation alone, store the good ones, and record the device's pending count.
+
+        A corrupt, oversized, foreign or far-future operation is refused with its position and a stable
+        code; the rest of the batch is stored. `accepted` lists every valid operation's id, new or held
+        before, so a retried batch is acknowledged again and changes nothing.
+        """
+        now = self._wall_ms()
+        valid: list[Operation] = []
+        rejected: list[Rejected] = []
+        claimed = sorted({str(raw.get("device_id")) for raw in request.ops} - {device_id})
+        others: frozenset[str] = frozenset()
+        if claimed:
+            async with self._pool.connection() as conn:
+                cur = await conn.execute("SELECT id FROM devices WHERE id = ANY(%s)", (claimed,))
+                others = frozenset(str(r[0]) for r in await cur.fetchall())
+        for index, raw in enumerate(request.ops):
+            checked = check_pushed(raw, device_id, now, index, others)
+            if isinstance(checked, Rejected):
+                rejected.append(checked)
+            else:
+                valid.append(checked)
+        async with self._pool.connection() as conn, conn.transaction():
+            _new, head = await ingest_on(conn, valid)
+            await record_seen(conn, device_id, pending=request.pending)
+            if head is None:
+                head = await _head(conn)
+        accepted = list(dict.fromkeys(op.op_id for op in valid))
+        return PushResponse(accepted=accepted, rejected=rejected, head=head)
+
+
+async def ingest_on(
+    conn: AsyncConnection[Any], ops: Sequence[Operation]
+) -> tuple[list[Operation], int | None]:
+    """Ingest `ops` inside the caller's transaction on `conn`: the new ones in the order given, and the
+    new head (None when nothing was new). See the module docstring for the steps and the lock."""
+    unique: dict[str, Operation] = {}
+    for op in ops:
+        unique.setdefault(op.op_id, op)
+    if not unique:
+        return [], None
+    batch = list(unique.values())
+    await conn.execute("SELECT pg_advisory_xact_lock(%s)", (OPS_LOCK,))
+    cur = await conn.execute(
+        _INSERT_OPS,
+        (
+            [op.op_id for op in batch],
+            [op.device_id for op in batch],
+            [op.hlc for op in batch],
+            [op.entity for op in batch],
+            [op.entity_id for op in batch],
+            [_dumps(op.fields) for op in batch],
+        ),
+    )
+    seqs = {op_id: int(seq) for op_id, seq in await cur.fetchall()}
+    new = [op for op in batch if op.op_id in seqs]
+    if not new:
+        return [], None
+
+    keys = sorted({(op.entity, op.entity_id) for op in new})
+    cur = await conn.execute(_LOCK_ENTITIES, ([k[0] for k in keys], [k[1] for k in keys]))
+    states: dict[tuple[str, str], EntityState] = {
+        (entity, entity_id): EntityState(values, clocks)
+        for entity, entity_id, values, clocks in await cur.fetchall()
+    }
+    for op in new:
+        key = (op.entity, op.entity_id)
+        states[key] = merge(states.get(key), op)
+    await conn.execute(
+        _UPSERT_ENTITIES,
+        (
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [_dumps(states[k].values) for k in keys],
+            [_dumps(states[k].clocks) for k in keys],
+        ),
+    )
+    # Under the lock every earlier writer has committed, so the largest new seq is the head.
+    head = max(seqs.values())
+    await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(head)))
+    return new, head
+
+
+async def _head(conn: AsyncConnection[Any]) -> int:
+    cur = await conn.execute("SELECT coalesce(max(seq), 0) FROM ops")
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+# --- checking one pushed operation ----------------------------------------------------------------------
+
+
+def check_pushed(
+    raw: dict[str, Any], device_id: str, now_ms: int, index: int, others: frozenset[str] = frozenset()
+) -> Operation | Rejected:
+    """One raw operation from a push, validated alone: the operation, or why it is refused. `others` are
+    the ids of the node's other devices: a device may push its own operations, and those it imported from a
+    device the node has never seen (an export file), but never pose as another paired device."""
+    op_id = raw.get("op_id")
+    held_id = op_id if isinstance(op_id, str) and 0 < len(op_id) <= 64 else None
+
+    def refuse(code: RejectCode, message: str) -> Rejected:
+        return Rejected(
+            index=index, op_id=held_id, code=code, message=" ".join(message.split())[:_MAX_MESSAGE]
+        )
+
+    try:
+        text = _dumps(raw)
+        size = len(text.encode("utf-8"))
+    except ValueError:  # NaN or infinity, or a lone surrogate (UnicodeEncodeError): not storable JSON
+        return refuse("invalid_operation", "the operation holds a number or text that is not valid JSON")
+    if size > MAX_OP_BYTES:
+        return refuse("op_too_large", f"the operation is {size} bytes of JSON; the most is {MAX_OP_BYTES}")
+    try:
+        op = Operation.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "operation"
+        return refuse("invalid_operation", f"{where}: {first['msg']}")
+    if "\\u0000" in text and _holds_nul(raw):  # PostgreSQL's text and jsonb cannot hold U+0000
+        return refuse("invalid_operation", "the operation's text holds a NUL character (U+0000)")
+    if op.device_id != device_id and op.device_id in others:
+        return refuse(
+            "wrong_device",
+            f"made by device {op.device_id!r}, a paired device of its own, and pushed by {device_id!r}: "
+            "each paired device pushes its own operations",
+        )
+    ahead_ms = op.clock.wall_ms - now_ms
+    if ahead_ms > MAX_CLOCK_AHEAD_MS:
+        return refuse(
+            "clock_ahead",
+            f"stamped {ahead_ms // 1000} s ahead of the node's clock (the most is "
+            f"{MAX_CLOCK_AHEAD_MS // 1000} s); check this device's clock",
+        )
+    return op
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False

@@ -1,0 +1,54 @@
+"""A real aurora-node on loopback for tests: uvicorn serving `create_app` in a thread, on a free port."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from aurora.node import auth
+from aurora.node.api import create_app
+from aurora.node.config import NodeSettings
+from aurora.node.db import connect_pool
+
+
+@contextmanager
+def running_node(database_url: str, data_dir: Path) -> Iterator[str]:
+    """Serve a node on `database_url` (already migrated) until the block ends; yields its base URL."""
+    settings = NodeSettings(database_url=database_url, data_dir=data_dir, host="127.0.0.1")
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="aurora-node test server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test node did not start")
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def pairing_code(database_url: str, name: str = "laptop", **kwargs: Any) -> str:
+    """A one-time pairing code, made as `aurora-node devices add` makes it (through the database)."""
+
+    async def make() -> str:
+        pool = await connect_pool(database_url, 1, 1)
+        try:
+            return await auth.new_pairing_code(pool, name, **kwargs)
+        finally:
+            await pool.close()
+
+    return asyncio.run(make())
