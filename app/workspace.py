@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from aurora.app.people_service import PeopleService
     from aurora.app.search.keyword import Hit
     from aurora.app.search.service import SearchService
+    from aurora.app.syncer import LiveStatus
 
 
 def _now() -> datetime:
@@ -43,6 +44,8 @@ class WorkspaceStatus:
     """Changes not yet in the search index."""
     unembedded: int = 0
     """Indexed chunks still waiting for their vectors."""
+    sync: str | None = None
+    """Sync in words ("synced", "node unreachable, 42 changes waiting"); None when not paired."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,8 @@ class Workspace:
         self.notes = NoteService(store, now)
         self._people: PeopleService | None = None
         self._search: SearchService | None = None
+        self.live_status: Callable[[], LiveStatus | None] | None = None
+        """Set by whoever runs the background sync (the TUI): the status bar reads it."""
 
     # People and search load on first use: their modules are not needed for the matrix's first paint.
     @property
@@ -114,16 +119,17 @@ class Workspace:
             "SELECT (SELECT count(*) FROM search_queue), "
             "(SELECT count(*) FROM chunks WHERE embedded_model IS NULL)"
         )[0]
+        live = self.live_status() if self.live_status is not None else None
         return WorkspaceStatus(
             name=self.name,
             pending_ops=self.store.pending_ops(),
-            # There is no node yet (a later issue); every workspace is offline by construction.
-            online=False,
+            online=bool(live and live.online),
             open_tasks=sum(counts.values()),
             notes=int(notes),
             per_quadrant=counts,
             index_queued=int(queued),
             unembedded=int(unembedded),
+            sync=live.describe() if live is not None else None,
         )
 
     def task_from_result(self, hit: Hit) -> Task:

@@ -27,6 +27,16 @@ def test_every_cli_command_is_documented() -> None:
     assert not missing, f"commands missing from the README: {missing}"
 
 
+def test_every_node_command_and_setting_is_documented() -> None:
+    from aurora.node.cli import cli as node_cli
+    from aurora.node.config import NodeSettings
+
+    missing = [c for c in _commands(node_cli, "aurora-node") if f"`{c}" not in README]
+    assert not missing, f"aurora-node commands missing from the README: {missing}"
+    for name in NodeSettings.model_fields:
+        assert f"`AURORA_NODE_{name.upper()}`" in README, name
+
+
 def test_every_setting_is_documented() -> None:
     for name in Settings.model_fields:
         assert f"`{name}`" in README, name

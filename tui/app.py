@@ -7,11 +7,12 @@ keypress never waits for SQLite and writes never race each other. Results come b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
@@ -19,6 +20,9 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from aurora.app.errors import AuroraError
 from aurora.app.workspace import MatrixPage, Workspace
+
+if TYPE_CHECKING:
+    from aurora.app.sync_service import BackgroundSync
 
 T = TypeVar("T")
 
@@ -86,6 +90,7 @@ class AuroraApp(App[None]):
         self._executor = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="aurora-db")
         self.first_page = first_page
         self._embedding: threading.Thread | None = None
+        self._sync: BackgroundSync | None = None
         self._stopping = threading.Event()
         self.crash: Exception | None = None
         """An unexpected exception that ended the app (a bug); the CLI logs it and says so in one line."""
@@ -109,6 +114,36 @@ class AuroraApp(App[None]):
             return
         self._embedding = threading.Thread(target=self._embed_loop, name="aurora-embed", daemon=True)
         self._embedding.start()
+
+    def start_sync(self) -> None:
+        """Sync with the node in the background when this workspace is paired (its own thread and store;
+        nothing here waits for the network). Called once the matrix is on screen."""
+        if self._sync is not None:
+            return
+        from aurora.app.sync_service import BackgroundSync
+
+        self._sync = BackgroundSync(self.workspace.path, on_report=self._sync_reported)
+        threading.Thread(
+            target=self._start_sync, args=(self._sync,), name="aurora-sync-start", daemon=True
+        ).start()
+
+    def _start_sync(self, sync: BackgroundSync) -> None:
+        if sync.start() and not self._stopping.is_set():
+            self.workspace.live_status = sync.status
+            self.workspace.store.on_local_change = sync.nudge
+            self._sync_reported(None)
+
+    def _sync_reported(self, report: object) -> None:
+        """A round finished (called on the sync thread): show the new state on the UI's."""
+        if self._stopping.is_set():
+            return
+        with contextlib.suppress(RuntimeError):  # the app is closing: nothing left to show it on
+            self.call_from_thread(self._after_sync)
+
+    def _after_sync(self) -> None:
+        refresh = getattr(self.screen, "refresh_after_sync", None)
+        if callable(refresh):
+            refresh()
 
     def _embed_loop(self) -> None:
         search = self.workspace.search
@@ -182,6 +217,9 @@ class AuroraApp(App[None]):
 
     def on_unmount(self) -> None:
         self._stopping.set()
+        self.workspace.store.on_local_change = None
+        if self._sync is not None:
+            self._sync.close()
         if self._embedding is not None:
             self._embedding.join(timeout=10)
         self._executor.shutdown(wait=True)

@@ -474,6 +474,66 @@ def index_rebuild(ctx: click.Context) -> None:
     click.echo(f"re-indexed {done} of {queued} entities")
 
 
+def _changes(n: int) -> str:
+    return f"{n} change{'' if n == 1 else 's'}"
+
+
+@cli.command("pair")
+@click.argument("url")
+@click.argument("code")
+@click.option("--name", default=None, help="What the node calls this laptop (default: the host name).")
+@click.pass_context
+def pair_cmd(ctx: click.Context, url: str, code: str, name: str | None) -> None:
+    """Pair this workspace with a node: URL is the node's address, CODE a one-time code from
+    `aurora-node devices add NAME`. Tokens go to the OS keyring (or, with no keyring, to an encrypted file
+    keyed by AURORA_CREDENTIALS_KEY)."""
+    from aurora.app import sync_service
+
+    with _workspace(ctx) as ws:
+        creds = sync_service.pair(ws.path, ws.store, url, code, name)
+    click.echo(f"paired with node {creds.node_id} at {creds.node_url} as device {creds.device_id}")
+    click.echo("run `aurora sync` to send and fetch changes now; the TUI syncs by itself")
+
+
+@cli.command("sync")
+@click.option("--status", "status_only", is_flag=True, help="Show the sync state; do not contact the node.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def sync_cmd(ctx: click.Context, status_only: bool, as_json: bool) -> None:
+    """One sync round with the paired node: push every change made here, pull every change made
+    elsewhere. Exits 1 if the node could not be reached or refused; nothing is lost either way."""
+    from dataclasses import asdict
+
+    from aurora.app import sync_service
+
+    with _workspace(ctx) as ws:
+        if status_only:
+            view = sync_service.overview(ws.path, ws.store)
+            if as_json:
+                _emit(asdict(view))
+            elif not view.paired:
+                click.echo(f"not paired; {_changes(view.pending)} waiting. Pair with `aurora pair URL CODE`")
+            else:
+                last = view.last_sync.strftime("%Y-%m-%d %H:%M:%S") if view.last_sync else "never"
+                click.echo(f"paired with node {view.node_id} at {view.node_url} as device {view.device_id}")
+                click.echo(f"{_changes(view.pending)} waiting · last sync {last}")
+                if view.last_error:
+                    click.echo(f"last error: {view.last_error}")
+            return
+        report = sync_service.sync_once(ws.path, ws.store)
+        pending = ws.store.pending_ops()
+    if as_json:
+        _emit({**asdict(report), "pending": pending})
+    else:
+        refused = f", {report.refused} refused" if report.refused else ""
+        click.echo(
+            f"pushed {report.pushed}{refused}, pulled {report.pulled} ({report.applied} new); "
+            f"{_changes(pending)} waiting"
+        )
+    if not report.ok:
+        raise AuroraError("; ".join(report.errors))
+
+
 @cli.command("doctor")
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
 @click.pass_context

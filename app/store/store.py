@@ -14,7 +14,7 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,8 @@ class Transaction:
     def __init__(self, store: Store, conn: apsw.Connection) -> None:
         self._store = store
         self._conn = conn
+        self.changed_locally = False
+        """Whether this transaction logged a change made here (something new to push)."""
 
     def load(self, kind: EntityKind, entity_id: str) -> EntityState | None:
         return self._store._load(self._conn, kind, entity_id)
@@ -61,6 +63,7 @@ class Transaction:
         """
         store = self._store
         self._write(kind, entity_id, fields, store.clock.now().encode(), new_id(), store.device_id)
+        self.changed_locally = True
 
     def apply(self, op: Operation, *, from_node: bool = False) -> bool:
         """Apply an operation made elsewhere; False if it was seen already.
@@ -133,6 +136,9 @@ class Store:
         self._lock = threading.Lock()
         self.device_id = device_id
         self.clock = HybridClock(device_id)
+        self.on_local_change: Callable[[], None] | None = None
+        """Called after a transaction that made local changes commits (the sync loop's nudge). It runs on
+        the committing thread and must not block."""
         self._seen_seq = 0
         self._start_clock()
         # What this SQLite can do, checked at every open (search needs both; tasks and notes neither).
@@ -210,7 +216,8 @@ class Store:
             self._writer.execute("BEGIN IMMEDIATE")
             try:
                 self._observe_new_ops(self._writer)  # a range scan over the rowid: usually empty
-                yield Transaction(self, self._writer)
+                tx = Transaction(self, self._writer)
+                yield tx
             except BaseException:
                 # SQLite may already have rolled back by itself (an I/O error, a full disk); a second
                 # ROLLBACK would then raise and hide the error that matters.
@@ -218,6 +225,9 @@ class Store:
                     self._writer.execute("ROLLBACK")
                 raise
             self._writer.execute("COMMIT")
+        hook = self.on_local_change
+        if hook is not None and tx.changed_locally:
+            hook()
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
         """Rows from the read connection (never blocked by the writer in WAL mode)."""

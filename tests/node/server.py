@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,12 @@ from aurora.node.db import connect_pool
 
 
 @contextmanager
-def running_node(database_url: str, data_dir: Path) -> Iterator[str]:
-    """Serve a node on `database_url` (already migrated) until the block ends; yields its base URL."""
+def running_node(database_url: str, data_dir: Path, port: int = 0) -> Iterator[str]:
+    """Serve a node on `database_url` (already migrated) until the block ends; yields its base URL. Port 0:
+    a free one."""
     settings = NodeSettings(database_url=database_url, data_dir=data_dir, host="127.0.0.1")
     config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on"
+        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="aurora-node test server", daemon=True)
@@ -33,9 +35,9 @@ def running_node(database_url: str, data_dir: Path) -> Iterator[str]:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the test node did not start")
         time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
+    bound = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{bound}"
     finally:
         server.should_exit = True
         thread.join(10)
@@ -51,4 +53,6 @@ def pairing_code(database_url: str, name: str = "laptop", **kwargs: Any) -> str:
         finally:
             await pool.close()
 
-    return asyncio.run(make())
+    # A thread of its own, so async tests (already inside an event loop) can call it too.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, make()).result()

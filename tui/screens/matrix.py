@@ -115,6 +115,12 @@ class MatrixScreen(Screen[None]):
         self._rescore()
         self.aurora.background(quickadd.warm_up)
         self.set_timer(_EMBED_AFTER_S, self.aurora.start_embedding)
+        self.aurora.start_sync()
+
+    def refresh_after_sync(self) -> None:
+        """A sync round finished: what other devices changed may be on screen, and the status bar's sync
+        words have changed."""
+        self.reload(keep=self.focused_panel().task_list.current_task_id)
 
     def _rescore(self) -> None:
         def done(moved: int) -> None:

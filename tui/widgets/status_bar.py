@@ -11,7 +11,12 @@ from aurora.app.workspace import WorkspaceStatus
 def status_text(status: WorkspaceStatus, extra: str = "") -> str:
     connection = "[green]online[/]" if status.online else "[yellow]offline[/]"
     pending = status.pending_ops
-    changes = f"{pending} change{'s' if pending != 1 else ''} waiting to sync" if pending else "all synced"
+    if status.sync is not None:  # paired: the sync loop's own words ("node unreachable, 3 changes waiting")
+        changes = escape(status.sync)
+    else:
+        changes = (
+            f"{pending} change{'s' if pending != 1 else ''} waiting to sync" if pending else "all synced"
+        )
     parts = [
         f"[b]{escape(status.name)}[/b]",
         connection,

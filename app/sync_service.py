@@ -1,0 +1,128 @@
+"""A workspace's link to its node, as the CLI and the TUI use it: pair, one round, the background loop.
+
+The background loop (`LiveSync`) runs on a thread of its own with a `Store` of its own on the same file:
+SQLite's locking and the store's per-transaction clock check keep it and the UI's store apart exactly as
+they keep two processes apart, and neither ever waits for the other's network round trip.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from aurora.app.credentials import CredentialsStore, NodeCredentials, credentials_for
+from aurora.app.errors import AuroraError
+from aurora.app.node_client import NodeClient
+from aurora.app.store import Store
+from aurora.app.sync_log import SqliteActionLog
+from aurora.app.syncer import LiveStatus, LiveSync, Syncer, SyncReport
+
+
+@dataclass(frozen=True)
+class SyncOverview:
+    """What `aurora sync --status` shows: no network involved."""
+
+    paired: bool
+    node_url: str | None
+    node_id: str | None
+    device_id: str
+    pending: int
+    last_sync: datetime | None
+    last_error: str | None
+    refused: int
+
+
+def default_device_name() -> str:
+    return (socket.gethostname() or "laptop").split(".")[0][:100] or "laptop"
+
+
+def pair(workspace_file: Path, store: Store, url: str, code: str, name: str | None = None) -> NodeCredentials:
+    """Trade a pairing code for this workspace's tokens (kept in the keyring, or the encrypted file), under
+    the device id the workspace already stamps its changes with; the push and pull cursors start over, so
+    the first round sends everything made here and fetches everything the node holds."""
+    credentials = credentials_for(workspace_file)
+    creds = NodeClient.pair(url, code, name or default_device_name(), credentials, device_id=store.device_id)
+    SqliteActionLog(store).reset_cursors()
+    return creds
+
+
+def overview(workspace_file: Path, store: Store) -> SyncOverview:
+    log = SqliteActionLog(store)
+    creds: NodeCredentials | None = None
+    with contextlib.suppress(AuroraError):  # no keyring and no key: not paired, as far as we can tell
+        creds = credentials_for(workspace_file).load()
+    status = log.sync_status()
+    return SyncOverview(
+        paired=creds is not None,
+        node_url=creds.node_url if creds else None,
+        node_id=creds.node_id if creds else None,
+        device_id=store.device_id,
+        pending=log.pending(),
+        last_sync=status.last_sync,
+        last_error=status.last_error,
+        refused=status.refused,
+    )
+
+
+def sync_once(workspace_file: Path, store: Store) -> SyncReport:
+    """One round (push everything, pull everything); raises NotPairedError when there is no node."""
+    credentials = credentials_for(workspace_file)
+    with NodeClient(credentials) as client:
+        return Syncer(SqliteActionLog(store), client).sync_once()
+
+
+class BackgroundSync:
+    """The TUI's sync: a `LiveSync` over a store of its own. `start` does nothing for a workspace that
+    is not paired (or whose credentials cannot be read: `problem` says why)."""
+
+    def __init__(self, workspace_file: Path, on_report: Callable[[SyncReport], None] | None = None) -> None:
+        self._file = workspace_file
+        self._on_report = on_report
+        self._store: Store | None = None
+        self._client: NodeClient | None = None
+        self._live: LiveSync | None = None
+        self.problem: str | None = None
+
+    def start(self) -> bool:
+        """Open the store and the client and start the loop (reads the keyring: call it off the UI
+        thread). False when the workspace is not paired."""
+        try:
+            credentials: CredentialsStore = credentials_for(self._file)
+            if credentials.load() is None:
+                return False
+            self._client = NodeClient(credentials)
+            self._store = Store.open(self._file)
+        except AuroraError as error:
+            self.problem = str(error)
+            self.close()
+            return False
+        self._live = LiveSync(Syncer(SqliteActionLog(self._store), self._client), on_report=self._on_report)
+        self._live.start()
+        return True
+
+    def nudge(self) -> None:
+        if self._live is not None:
+            self._live.nudge()
+
+    def status(self) -> LiveStatus | None:
+        if self._live is None:
+            return None
+        try:
+            return self._live.status()
+        except AuroraError:
+            return None
+
+    def close(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None

@@ -1,0 +1,100 @@
+"""Two laptops and a real node, as a person uses them: `aurora pair`, changes on both, `aurora sync`.
+
+The laptops run the installed `aurora` command in subprocesses (their own SQLite workspaces), the node is a
+real uvicorn server over PostgreSQL on loopback. With no OS keyring here, the tokens go to the encrypted
+file keyed by AURORA_CREDENTIALS_KEY.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.node.server import pairing_code, running_node
+
+AURORA = Path(sys.executable).parent / "aurora"
+
+
+@pytest.fixture
+def node(pg_url: str, tmp_path: Path) -> Iterator[str]:
+    with running_node(pg_url, tmp_path / "node") as url:
+        yield url
+
+
+def _run(ws: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = dict(
+        os.environ,
+        AURORA_CREDENTIALS_KEY="a secret only for this test",
+        PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
+    )
+    result = subprocess.run(
+        [str(AURORA), "-w", str(ws), *args], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert "Traceback" not in result.stdout + result.stderr
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def _titles(ws: Path) -> set[str]:
+    return {t["title"] for t in json.loads(_run(ws, "task", "list", "--all", "--json").stdout)}
+
+
+def test_two_laptops_converge_through_the_node(node: str, pg_url: str, tmp_path: Path) -> None:
+    a, b = tmp_path / "a.db", tmp_path / "b.db"
+    _run(a, "task", "add", "Made on A before pairing")
+    paired = _run(a, "pair", node, pairing_code(pg_url, "a"), "--name", "laptop-a").stdout
+    assert "paired with node" in paired
+    _run(b, "pair", node, pairing_code(pg_url, "b"), "--name", "laptop-b")
+    _run(b, "task", "add", "Made on B")
+    assert "pushed 1," in _run(a, "sync").stdout
+    assert "pulled 1 (1 new)" in _run(b, "sync").stdout
+    _run(a, "sync")
+    assert _titles(a) == _titles(b) == {"Made on A before pairing", "Made on B"}
+    # An edit on one side and a delete on the other of different tasks, then both sync twice.
+    [b_task] = [t for t in json.loads(_run(b, "task", "list", "--json").stdout) if t["title"] == "Made on B"]
+    _run(a, "task", "done", b_task["id"][-8:])
+    _run(b, "note", "add", "A note from B")
+    for ws in (a, b, a, b):
+        _run(ws, "sync")
+    assert json.loads(_run(b, "task", "list", "--all", "--json").stdout)[0]["status"] in {"open", "done"}
+    done_on_b = {
+        t["title"]: t["status"] for t in json.loads(_run(b, "task", "list", "--all", "--json").stdout)
+    }
+    assert done_on_b["Made on B"] == "done"
+    assert "A note from B" in _run(a, "note", "list").stdout
+    status = json.loads(_run(a, "sync", "--status", "--json").stdout)
+    assert status["paired"] and status["pending"] == 0 and status["last_error"] is None
+
+
+def test_a_dead_node_loses_nothing_and_sync_resumes(pg_url: str, tmp_path: Path) -> None:
+    a = tmp_path / "a.db"
+    with running_node(pg_url, tmp_path / "node") as url:
+        _run(a, "pair", url, pairing_code(pg_url, "a"))
+        port = url.rsplit(":", 1)[1]
+    _run(a, "task", "add", "Written on the plane")
+    down = _run(a, "sync", check=False)
+    assert down.returncode == 1 and len(down.stderr.strip().splitlines()) == 1
+    assert "cannot be reached" in down.stderr and "changes stay on this laptop" in down.stderr
+    assert "1 change waiting" in _run(a, "sync", "--status").stdout
+    # The node comes back on the same address: the change goes through.
+    with running_node(pg_url, tmp_path / "node", port=int(port)) as url:
+        assert "pushed 1," in _run(a, "sync").stdout
+    assert "0 changes waiting" in _run(a, "sync", "--status").stdout
+    assert "Written on the plane" in _titles(a)
+
+
+def test_pairing_mistakes_are_one_line(node: str, pg_url: str, tmp_path: Path) -> None:
+    a = tmp_path / "a.db"
+    wrong = _run(a, "pair", node, "ABCDE-FGHJK", check=False)
+    assert wrong.returncode == 1 and "pairing" in wrong.stderr and len(wrong.stderr.strip().splitlines()) == 1
+    nowhere = _run(a, "pair", "http://127.0.0.1:9", "ABCDE-FGHJK", check=False)
+    assert nowhere.returncode == 1 and len(nowhere.stderr.strip().splitlines()) == 1
+    unpaired = _run(a, "sync", check=False)
+    assert unpaired.returncode == 1 and "aurora pair" in unpaired.stderr
