@@ -8,7 +8,6 @@ they keep two processes apart, and neither ever waits for the other's network ro
 from __future__ import annotations
 
 import contextlib
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,16 +35,13 @@ class SyncOverview:
     refused: int
 
 
-def default_device_name() -> str:
-    return (socket.gethostname() or "laptop").split(".")[0][:100] or "laptop"
-
-
-def pair(workspace_file: Path, store: Store, url: str, code: str, name: str | None = None) -> NodeCredentials:
+def pair(workspace_file: Path, store: Store, url: str, code: str) -> NodeCredentials:
     """Trade a pairing code for this workspace's tokens (kept in the keyring, or the encrypted file), under
     the device id the workspace already stamps its changes with; the push and pull cursors start over, so
     the first round sends everything made here and fetches everything the node holds."""
     credentials = credentials_for(workspace_file)
-    creds = NodeClient.pair(url, code, name or default_device_name(), credentials, device_id=store.device_id)
+    # The device's name is the one its pairing code was made for (`aurora-node devices add NAME`).
+    creds = NodeClient.pair(url, code, "", credentials, device_id=store.device_id)
     SqliteActionLog(store).reset_cursors()
     return creds
 

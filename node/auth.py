@@ -171,7 +171,9 @@ async def redeem(
             raise AuthError("invalid_code", "that pairing code was used already; make a new one")
         if expired:
             raise AuthError("invalid_code", "that pairing code has expired; make a new one")
-        device_name = (name or "").strip()[:100] or str(code_name)
+        # The name the node's owner gave the code is the device's name (what they will revoke it by); a
+        # name from the device itself is used only where the code has none.
+        device_name = str(code_name).strip() or (name or "").strip()[:100] or "device"
         device_id = device_id or new_id()
         cur = await conn.execute(
             "INSERT INTO devices (id, name) VALUES (%s, %s) ON CONFLICT (id) DO NOTHING RETURNING id",

@@ -481,16 +481,15 @@ def _changes(n: int) -> str:
 @cli.command("pair")
 @click.argument("url")
 @click.argument("code")
-@click.option("--name", default=None, help="What the node calls this laptop (default: the host name).")
 @click.pass_context
-def pair_cmd(ctx: click.Context, url: str, code: str, name: str | None) -> None:
+def pair_cmd(ctx: click.Context, url: str, code: str) -> None:
     """Pair this workspace with a node: URL is the node's address, CODE a one-time code from
-    `aurora-node devices add NAME`. Tokens go to the OS keyring (or, with no keyring, to an encrypted file
-    keyed by AURORA_CREDENTIALS_KEY)."""
+    `aurora-node devices add NAME` (NAME is what the node calls this laptop). Tokens go to the OS keyring
+    (or, with no keyring, to an encrypted file keyed by AURORA_CREDENTIALS_KEY)."""
     from aurora.app import sync_service
 
     with _workspace(ctx) as ws:
-        creds = sync_service.pair(ws.path, ws.store, url, code, name)
+        creds = sync_service.pair(ws.path, ws.store, url, code)
     click.echo(f"paired with node {creds.node_id} at {creds.node_url} as device {creds.device_id}")
     click.echo("run `aurora sync` to send and fetch changes now; the TUI syncs by itself")
 

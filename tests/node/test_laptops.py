@@ -11,11 +11,17 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from aurora.app import sync_service
+from aurora.app.config import Settings
+from aurora.app.workspace import Workspace
+from aurora.sync import HybridClock
+from tests.node.pgtest import PgTestServer
 from tests.node.server import pairing_code, running_node
 
 AURORA = Path(sys.executable).parent / "aurora"
@@ -49,9 +55,9 @@ def _titles(ws: Path) -> set[str]:
 def test_two_laptops_converge_through_the_node(node: str, pg_url: str, tmp_path: Path) -> None:
     a, b = tmp_path / "a.db", tmp_path / "b.db"
     _run(a, "task", "add", "Made on A before pairing")
-    paired = _run(a, "pair", node, pairing_code(pg_url, "a"), "--name", "laptop-a").stdout
+    paired = _run(a, "pair", node, pairing_code(pg_url, "laptop-a")).stdout
     assert "paired with node" in paired
-    _run(b, "pair", node, pairing_code(pg_url, "b"), "--name", "laptop-b")
+    _run(b, "pair", node, pairing_code(pg_url, "laptop-b"))
     _run(b, "task", "add", "Made on B")
     assert "pushed 1," in _run(a, "sync").stdout
     assert "pulled 1 (1 new)" in _run(b, "sync").stdout
@@ -98,3 +104,81 @@ def test_pairing_mistakes_are_one_line(node: str, pg_url: str, tmp_path: Path) -
     assert nowhere.returncode == 1 and len(nowhere.stderr.strip().splitlines()) == 1
     unpaired = _run(a, "sync", check=False)
     assert unpaired.returncode == 1 and "aurora pair" in unpaired.stderr
+
+
+def _laptop(tmp_path: Path, name: str) -> Workspace:
+    return Workspace.open(
+        Settings(data_dir=tmp_path, workspace=str(tmp_path / f"{name}.db"), device_name=name)
+    )
+
+
+@pytest.fixture
+def token_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AURORA_CREDENTIALS_KEY", "a secret only for this test")
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+
+
+@pytest.mark.usefixtures("token_file")
+def test_a_laptop_clock_hours_ahead_is_named_and_nothing_is_lost(
+    node: str, pg_url: str, tmp_path: Path
+) -> None:
+    ws = _laptop(tmp_path, "fast")
+    try:
+        sync_service.pair(ws.path, ws.store, node, pairing_code(pg_url))
+        three_hours = 3 * 3600 * 1000
+        ws.store.clock = HybridClock(
+            ws.store.device_id, wall=lambda: time.time_ns() // 1_000_000 + three_hours
+        )
+        ws.tasks.add("Stamped three hours ahead")
+        report = sync_service.sync_once(ws.path, ws.store)
+        assert not report.ok and "clock" in report.errors[0]
+        assert ws.store.pending_ops() == 1  # kept, to be sent once the clocks agree
+    finally:
+        ws.close()
+
+
+@pytest.mark.usefixtures("token_file")
+def test_a_revoked_device_is_told_to_pair_again_and_keeps_its_changes(
+    node: str, pg_url: str, tmp_path: Path
+) -> None:
+    ws = _laptop(tmp_path, "lost")
+    try:
+        sync_service.pair(ws.path, ws.store, node, pairing_code(pg_url, "lost"))
+        ws.tasks.add("Before the revocation")
+        assert sync_service.sync_once(ws.path, ws.store).pushed == 1
+        env = {**os.environ, "AURORA_NODE_DATABASE_URL": pg_url}
+        revoked = subprocess.run(
+            [str(Path(sys.executable).parent / "aurora-node"), "devices", "revoke", "lost"],
+            capture_output=True, text=True, env=env, timeout=60,
+        )  # fmt: skip
+        assert revoked.returncode == 0, revoked.stderr
+        ws.tasks.add("After the revocation")
+        report = sync_service.sync_once(ws.path, ws.store)
+        assert report.needs_pairing and "revoked" in report.errors[0] and "pair" in report.errors[0]
+        assert ws.store.pending_ops() == 1
+    finally:
+        ws.close()
+
+
+@pytest.mark.usefixtures("token_file")
+def test_a_different_node_at_the_same_address_is_refused(pg_server: PgTestServer, tmp_path: Path) -> None:
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    def fresh_db() -> str:
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, pg_server.create_database()).result()
+
+    first, second = fresh_db(), fresh_db()
+    ws = _laptop(tmp_path, "wary")
+    try:
+        with running_node(first, tmp_path / "n1") as url:
+            sync_service.pair(ws.path, ws.store, url, pairing_code(first))
+            port = int(url.rsplit(":", 1)[1])
+        ws.tasks.add("Meant for my own node")
+        with running_node(second, tmp_path / "n2", port=port):
+            report = sync_service.sync_once(ws.path, ws.store)
+        assert report.needs_pairing and "different node" in report.errors[0]
+        assert ws.store.pending_ops() == 1
+    finally:
+        ws.close()
