@@ -6,9 +6,13 @@
   token. The access token is a JWT signed with HS256, and only HS256 is accepted when verifying
   (`algorithms=["HS256"]`): a token claiming `alg: none` or another algorithm is refused. Its issuer is
   the node's id, so a token from another node is refused too.
-- `refresh` trades a refresh token for a new pair and marks the old one used. A refresh token presented a
-  second time means someone else has a copy: the whole family (every token descended from that pairing)
-  is revoked, and the device must pair again.
+- `refresh` trades a refresh token for a new pair and marks the old one used. A used token presented again
+  while its replacement has never been used is a retry (the answer was lost: the laptop was killed, the
+  connection dropped): the unused replacement is revoked and a new one issued. Presented again after its
+  replacement was used, it means someone else has a copy: the whole family (every token descended from
+  that pairing) is revoked, and the device must pair again.
+- A revoked device pairs again with a fresh code (the node's owner made one: that is their consent); an
+  active device's id cannot be paired twice (a copied workspace would share its clock identity).
 - A revoked device is refused at once: every request checks the registry, not just the token.
 """
 
@@ -130,14 +134,27 @@ def verify_access(secret: str, node_id: str, token: str) -> str:
 
 
 async def _issue(
-    conn: AsyncConnection[Any], secret: str, node_id: str, device_id: str, family: str
+    conn: AsyncConnection[Any],
+    secret: str,
+    node_id: str,
+    device_id: str,
+    family: str,
+    replacing: str | None = None,
 ) -> Tokens:
+    """New tokens for a device, the refresh token in `family`; `replacing` (a token's hash) is marked used
+    and replaced by it."""
     refresh = secrets.token_urlsafe(32)
     await conn.execute(
         "INSERT INTO refresh_tokens (token_hash, device_id, family_id, expires_at) "
         "VALUES (%s, %s, %s, now() + %s)",
         (_hash(refresh), device_id, family, REFRESH_TTL),
     )
+    if replacing is not None:
+        await conn.execute(
+            "UPDATE refresh_tokens SET used_at = coalesce(used_at, now()), replaced_by = %s "
+            "WHERE token_hash = %s",
+            (_hash(refresh), replacing),
+        )
     access = issue_access(secret, node_id, device_id)
     return Tokens(device_id, node_id, access, refresh, int(ACCESS_TTL.total_seconds()))
 
@@ -176,14 +193,16 @@ async def redeem(
         device_name = str(code_name).strip() or (name or "").strip()[:100] or "device"
         device_id = device_id or new_id()
         cur = await conn.execute(
-            "INSERT INTO devices (id, name) VALUES (%s, %s) ON CONFLICT (id) DO NOTHING RETURNING id",
+            "INSERT INTO devices (id, name) VALUES (%s, %s) "
+            "ON CONFLICT (id) DO UPDATE SET name = excluded.name, revoked_at = NULL "
+            "WHERE devices.revoked_at IS NOT NULL RETURNING id",
             (device_id, device_name),
         )
         if await cur.fetchone() is None:
             raise AuthError(
                 "device_exists",
-                "the node already has a device with this laptop's id (a copied workspace?); "
-                "revoke it on the node or pair from a workspace of this laptop's own",
+                "the node already has an active device with this laptop's id (paired already, or a copied "
+                "workspace); revoke it with `aurora-node devices revoke NAME` first, then pair again",
             )
         await conn.execute(
             "UPDATE pairing_codes SET used_at = now(), device_id = %s WHERE code_hash = %s",
@@ -200,19 +219,21 @@ async def refresh(pool: AsyncConnectionPool[Any], token: str) -> Tokens:
     async with pool.connection() as conn:
         async with conn.transaction():
             cur = await conn.execute(
-                "SELECT t.device_id, t.family_id, t.used_at IS NOT NULL OR t.revoked_at IS NOT NULL, "
-                "t.expires_at < now(), d.revoked_at IS NOT NULL "
+                "SELECT t.device_id, t.family_id, t.used_at IS NOT NULL, t.revoked_at IS NOT NULL, "
+                "t.expires_at < now(), d.revoked_at IS NOT NULL, "
+                "r.token_hash IS NOT NULL AND r.used_at IS NULL AND r.revoked_at IS NULL "
                 "FROM refresh_tokens AS t JOIN devices AS d ON d.id = t.device_id "
+                "LEFT JOIN refresh_tokens AS r ON r.token_hash = t.replaced_by "
                 "WHERE t.token_hash = %s FOR UPDATE OF t",
                 (_hash(token),),
             )
             row = await cur.fetchone()
             if row is None:
                 raise AuthError("unauthorized", "unknown refresh token; pair this device again")
-            device_id, family, spent, expired, device_revoked = row
+            device_id, family, used, revoked, expired, device_revoked, replacement_unused = row
             if device_revoked:
                 raise AuthError("device_revoked", "this device was revoked on the node; pair it again")
-            if spent:
+            if revoked or (used and not replacement_unused):
                 await conn.execute(
                     "UPDATE refresh_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE family_id = %s",
                     (family,),
@@ -221,10 +242,15 @@ async def refresh(pool: AsyncConnectionPool[Any], token: str) -> Tokens:
             elif expired:
                 raise AuthError("unauthorized", "the refresh token has expired; pair this device again")
             else:
-                await conn.execute(
-                    "UPDATE refresh_tokens SET used_at = now() WHERE token_hash = %s", (_hash(token),)
+                if used:  # a retry: the replacement's answer never arrived, so it was never used
+                    await conn.execute(
+                        "UPDATE refresh_tokens SET revoked_at = now() WHERE token_hash = "
+                        "(SELECT replaced_by FROM refresh_tokens WHERE token_hash = %s)",
+                        (_hash(token),),
+                    )
+                return await _issue(
+                    conn, secret, node_id, str(device_id), str(family), replacing=_hash(token)
                 )
-                return await _issue(conn, secret, node_id, str(device_id), str(family))
     assert reused
     raise AuthError(
         "token_reused",

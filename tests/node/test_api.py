@@ -155,16 +155,65 @@ def test_codes_are_single_use_and_expire(node: str, pg_url: str) -> None:
     assert _error(httpx.post(f"{node}/v1/pair", json={"code": ""})) == "invalid_request"
 
 
+def _refresh(node: str, token: str) -> httpx.Response:
+    return httpx.post(f"{node}/v1/token/refresh", json={"refresh_token": token})
+
+
 def test_refresh_rotates_and_a_reused_token_revokes_the_family(node: str, pg_url: str) -> None:
     first = _pair(node, pg_url)
-    second = httpx.post(f"{node}/v1/token/refresh", json={"refresh_token": first["refresh_token"]}).json()
+    second = _refresh(node, first["refresh_token"]).json()
     assert second["refresh_token"] != first["refresh_token"] and second["device_id"] == first["device_id"]
     assert httpx.get(f"{node}/v1/ops", headers=_bearer(second)).status_code == 200
-    reuse = httpx.post(f"{node}/v1/token/refresh", json={"refresh_token": first["refresh_token"]})
+    third = _refresh(node, second["refresh_token"]).json()
+    fourth = _refresh(node, third["refresh_token"]).json()  # the rotation went on past `second`
+    reuse = _refresh(node, second["refresh_token"])  # so `second` again is a copy, not a retry
     assert reuse.status_code == 401 and _error(reuse) == "token_reused"
     # The whole family is gone: the token issued in the rotation no longer works either.
-    after = httpx.post(f"{node}/v1/token/refresh", json={"refresh_token": second["refresh_token"]})
-    assert after.status_code == 401
+    assert _refresh(node, fourth["refresh_token"]).status_code == 401
+
+
+def test_a_refresh_whose_answer_was_lost_can_be_retried(node: str, pg_url: str) -> None:
+    first = _pair(node, pg_url)
+    lost = _refresh(node, first["refresh_token"]).json()  # the laptop was killed before it saved these
+    retried = _refresh(node, first["refresh_token"])
+    assert retried.status_code == 200
+    assert _refresh(node, retried.json()["refresh_token"]).status_code == 200  # and the rotation goes on
+    # The lost tokens were voided by the retry: showing up now, they can only be a copy (revoking all).
+    assert _error(_refresh(node, lost["refresh_token"])) == "token_reused"
+
+
+def test_a_revoked_device_pairs_again_with_a_fresh_code(node: str, pg_url: str) -> None:
+    mine = "0011223344556677"
+    first = httpx.post(f"{node}/v1/pair", json={"code": pairing_code(pg_url, "laptop"), "device_id": mine})
+    assert first.status_code == 200
+    twice = httpx.post(f"{node}/v1/pair", json={"code": pairing_code(pg_url, "laptop"), "device_id": mine})
+    assert _error(twice) == "device_exists" and "revoke" in twice.json()["error"]["message"]
+    _revoke(pg_url, mine)
+    again = httpx.post(f"{node}/v1/pair", json={"code": pairing_code(pg_url, "laptop"), "device_id": mine})
+    assert (
+        again.status_code == 200
+        and httpx.get(f"{node}/v1/ops", headers=_bearer(again.json())).status_code == 200
+    )
+    assert (
+        httpx.get(f"{node}/v1/ops", headers=_bearer(first.json())).status_code == 200
+    )  # same device, active
+
+
+def _revoke(pg_url: str, device_id: str) -> None:
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from aurora.node.db import connect_pool
+
+    async def revoke() -> None:
+        pool = await connect_pool(pg_url, 1, 1)
+        try:
+            await auth.revoke_device(pool, device_id)
+        finally:
+            await pool.close()
+
+    with ThreadPoolExecutor(1) as runner:
+        runner.submit(asyncio.run, revoke()).result()
 
 
 def test_a_revoked_device_is_refused_at_once(node: str, pg_url: str, tmp_path: Path) -> None:

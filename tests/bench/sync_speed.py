@@ -1,0 +1,393 @@
+"""Sync speed: operations from one laptop to another through the node, and the node's request rate.
+
+1. **10,000 operations, laptop A to laptop B.** A real node process (uvicorn, one worker, on loopback) on a
+   fresh PostgreSQL database; two real SQLite workspaces, paired. A makes 10,000 task changes locally (not
+   timed), then the clock runs over A's `Syncer.sync_once()` (push, 20 batches of 500) and B's
+   (pull and apply). Beside it, the baseline measured in the same run: the raw cost of storing the same
+   rows, that is the inserts B's apply makes (10,000 task rows and 10,000 op rows) in one SQLite
+   transaction on a fresh workspace with the same pragmas, plus one PostgreSQL COPY each of the op rows and
+   entity rows the node keeps, in one transaction on a fresh database. Goal: under 1 s end to end. Median
+   of 3 runs, each on fresh databases and a fresh node.
+
+2. **Node request rate.** 100 devices, each paired with its own token and its own `httpx.AsyncClient`,
+   pull (empty: the node holds no operations) as fast as the node answers, for 30 s (`AURORA_BENCH_SECONDS`
+   to change it); requests per second and p95 latency. Baseline, same client, same run: a bare FastAPI app
+   with one `GET /ping` returning `{}`, served by uvicorn the same way (its own process, one worker,
+   log level warning). Goals: at least 0.5x the bare rate, p95 under 50 ms.
+
+The servers run as `python -m tests.bench.sync_speed serve node|ping PORT` (node settings from
+`AURORA_NODE_*`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from tests.bench.common import Row, percentile, ratio, secs
+
+if TYPE_CHECKING:
+    from aurora.app.syncer import Syncer
+    from aurora.sync import Operation
+    from tests.node.pgtest import PgTestServer
+
+SECONDS = float(os.environ.get("AURORA_BENCH_SECONDS") or 30)
+"""Length of each request-rate run. Read at import: `tests.bench` imports this module before it clears
+`AURORA_*` from the environment."""
+
+N_OPS = 10_000
+RUNS = 3
+DEVICES = 100
+GOAL_SECONDS = 1.0
+GOAL_RATE_RATIO = 0.5
+GOAL_P95_S = 0.050
+
+
+# --- servers in their own processes -------------------------------------------------------------------
+
+
+def _serve(kind: str, port: int) -> None:
+    """The child process: the node (settings from `AURORA_NODE_*`) or the bare app, on uvicorn."""
+    import uvicorn
+    from fastapi import FastAPI
+
+    if kind == "node":
+        from aurora.node.api import create_app
+        from aurora.node.config import NodeSettings
+
+        app = create_app(NodeSettings())
+    else:
+        app = FastAPI()
+
+        @app.get("/ping")
+        async def ping() -> dict[str, Any]:
+            return {}
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, workers=1)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def _server(kind: str, root: Path, database_url: str | None = None) -> Iterator[str]:
+    """Start `kind` ("node" or "ping") in a process; yields its base URL once it answers."""
+    port = _free_port()
+    env = dict(os.environ)
+    if database_url is not None:
+        env |= {"AURORA_NODE_DATABASE_URL": database_url, "AURORA_NODE_DATA_DIR": str(root / "node")}
+    log = root / f"{kind}-{port}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.bench.sync_speed", "serve", kind, str(port)],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        with httpx.Client(base_url=url, timeout=2.0, trust_env=False) as http:
+            while True:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the {kind} server did not start: {log.read_text()[-2000:]}")
+                try:
+                    if http.get("/healthz" if kind == "node" else "/ping").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.02)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# --- 1. ten thousand operations from A to B -----------------------------------------------------------
+
+
+def _paired_syncer(path: Path, node_url: str, database_url: str, key: str) -> Syncer:
+    from aurora.app.credentials import FILE_SUFFIX, EncryptedFileCredentials
+    from aurora.app.node_client import NodeClient
+    from aurora.app.store import Store
+    from aurora.app.sync_log import SqliteActionLog
+    from aurora.app.syncer import Syncer
+    from tests.node.server import pairing_code
+
+    store = Store.open(path)
+    credentials = EncryptedFileCredentials(path.with_name(path.name + FILE_SUFFIX), key)
+    code = pairing_code(database_url, path.stem)
+    NodeClient.pair(node_url, code, path.stem, credentials, device_id=store.device_id)
+    return Syncer(SqliteActionLog(store), NodeClient(credentials))
+
+
+def _make_changes(syncer: Syncer, n: int) -> None:
+    """`n` new tasks on A, as the benchmark workspace builds them (one transaction, not timed)."""
+    from aurora.schema import Quadrant
+    from aurora.sync import new_id
+    from tests.bench.common import task_fields
+
+    store = syncer.log.store
+    now = datetime.now().astimezone()
+    quadrants = list(Quadrant)
+    with store.transaction() as tx:
+        for i in range(n):
+            q = quadrants[i % 4]
+            tx.change("task", new_id(), task_fields(i, q, float(i // 4 + 1), now))
+
+
+def _baseline(ops: list[Operation], root: Path, database_url: str) -> tuple[float, float]:
+    """Seconds to store the same rows raw: (SQLite inserts in one transaction, PostgreSQL COPY)."""
+    import psycopg
+
+    from aurora.app.store import Store, database
+    from aurora.app.store.rows import insert_sql, to_column
+    from aurora.sync import merge
+
+    path = root / "baseline.db"
+    Store.open(path).close()  # the schema, as a workspace has it
+    task_rows: list[dict[str, Any]] = []
+    op_rows: list[tuple[Any, ...]] = []
+    entity_rows: list[tuple[str, str, str, str]] = []
+    for op in ops:
+        row = {name: to_column("task", name, value) for name, value in op.fields.items()}
+        clocks = json.dumps(dict.fromkeys(op.fields, op.hlc), sort_keys=True)
+        task_rows.append(row | {"id": op.entity_id, "field_clocks": clocks})
+        fields = json.dumps(op.fields)
+        op_rows.append((op.op_id, op.device_id, op.hlc, op.entity, op.entity_id, fields))
+        state = merge(None, op)
+        entity_rows.append((op.entity, op.entity_id, json.dumps(state.values), json.dumps(state.clocks)))
+    insert_task = insert_sql("task", tuple(task_rows[0]))
+
+    conn = database.open_connection(path, busy_timeout_ms=5000)
+    try:
+        start = time.perf_counter()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(insert_task, task_rows)
+        conn.executemany(
+            "INSERT INTO ops (op_id, device_id, hlc, entity, entity_id, fields, from_node) "
+            "VALUES (?, ?, ?, ?, ?, ?, 1)",
+            op_rows,
+        )
+        conn.execute("COMMIT")
+        sqlite_s = time.perf_counter() - start
+    finally:
+        conn.close()
+
+    with psycopg.connect(database_url) as pg:
+        start = time.perf_counter()
+        with pg.cursor() as cur:
+            with cur.copy("COPY ops (op_id, device_id, hlc, entity, entity_id, fields) FROM STDIN") as copy:
+                for op_row in op_rows:
+                    copy.write_row(op_row)
+            with cur.copy('COPY entities (entity, entity_id, "values", clocks) FROM STDIN') as copy:
+                for entity_row in entity_rows:
+                    copy.write_row(entity_row)
+        pg.commit()
+        pg_s = time.perf_counter() - start
+    return sqlite_s, pg_s
+
+
+def _one_transfer(pg: PgTestServer, root: Path, run: int) -> tuple[float, float, float, float]:
+    """One run: (push s, pull-and-apply s, baseline SQLite s, baseline PostgreSQL s)."""
+    from cryptography.fernet import Fernet
+
+    key = Fernet.generate_key().decode()
+    folder = root / f"sync-run{run}"
+    folder.mkdir()
+    node_db = asyncio.run(pg.create_database())
+    base_db = asyncio.run(pg.create_database())
+    try:
+        with _server("node", folder, node_db) as url:
+            a = _paired_syncer(folder / "a.db", url, node_db, key)
+            b = _paired_syncer(folder / "b.db", url, node_db, key)
+            try:
+                _make_changes(a, N_OPS)
+                ops = a.log.store.operations()
+                start = time.perf_counter()
+                pushed = a.sync_once()
+                middle = time.perf_counter()
+                pulled = b.sync_once()
+                end = time.perf_counter()
+                assert pushed.ok and pushed.pushed == N_OPS, pushed
+                assert pulled.ok and pulled.applied == N_OPS, pulled
+                assert b.log.store.query("SELECT count(*) FROM tasks")[0][0] == N_OPS
+            finally:
+                for side in (a, b):
+                    side.client.close()
+                    side.log.store.close()
+        sqlite_s, pg_s = _baseline(ops, folder, base_db)
+    finally:
+        asyncio.run(pg.drop_database(node_db))
+        asyncio.run(pg.drop_database(base_db))
+    return middle - start, end - middle, sqlite_s, pg_s
+
+
+def _transfer(pg: PgTestServer, root: Path) -> Row:
+    runs = [_one_transfer(pg, root, i) for i in range(RUNS)]
+    push = statistics.median(r[0] for r in runs)
+    pull = statistics.median(r[1] for r in runs)
+    total = statistics.median(r[0] + r[1] for r in runs)
+    sqlite_s = statistics.median(r[2] for r in runs)
+    pg_s = statistics.median(r[3] for r in runs)
+    base = statistics.median(r[2] + r[3] for r in runs)
+    rr = ratio(total, base)
+    met = total < GOAL_SECONDS
+    print(
+        f"{N_OPS} operations A -> node -> B: {secs(total)} ({N_OPS / total:,.0f} ops/s; push {secs(push)}, "
+        f"pull and apply {secs(pull)}; median of {RUNS}) | baseline raw rows {secs(base)} (SQLite "
+        f"inserts in one transaction {secs(sqlite_s)} + PostgreSQL COPY {secs(pg_s)}) | ratio {rr:.1f}x | "
+        f"goal <{GOAL_SECONDS:.0f} s | {'met' if met else 'MISSED'}"
+    )
+    print(f"  runs (push, pull, SQLite, COPY): {'; '.join(', '.join(secs(t) for t in r) for r in runs)}")
+    return Row(
+        f"{N_OPS} ops laptop A -> node -> laptop B",
+        f"{secs(total)} ({N_OPS / total:,.0f} ops/s)",
+        f"raw SQLite inserts + PG COPY {secs(base)}",
+        f"{rr:.1f}x",
+        f"<{GOAL_SECONDS:.0f} s",
+        met,
+    )
+
+
+# --- 2. the node's request rate -----------------------------------------------------------------------
+
+
+async def _pair_devices(url: str, database_url: str, n: int) -> list[str]:
+    """`n` paired devices' access tokens (codes made as `aurora-node devices add` makes them)."""
+    from aurora.node import auth
+    from aurora.node.db import connect_pool
+
+    pool = await connect_pool(database_url, 1, 2)
+    try:
+        codes = [await auth.new_pairing_code(pool, f"bench-{i}") for i in range(n)]
+    finally:
+        await pool.close()
+    async with httpx.AsyncClient(base_url=url, trust_env=False, timeout=30) as http:
+        answers = await asyncio.gather(
+            *(http.post("/v1/pair", json={"code": c, "name": f"bench-{i}"}) for i, c in enumerate(codes))
+        )
+    return [str(a.raise_for_status().json()["access_token"]) for a in answers]
+
+
+async def _hammer(url: str, path: str, tokens: list[str | None], seconds: float) -> tuple[int, list[float]]:
+    """One task per device, each with its own client, requesting `path` back to back for `seconds`;
+    (requests answered 200, latencies in seconds)."""
+    latencies: list[float] = []
+    failures = 0
+    clients = [
+        httpx.AsyncClient(
+            base_url=url,
+            trust_env=False,
+            timeout=30,
+            headers={"Authorization": f"Bearer {token}"} if token else {},
+        )
+        for token in tokens
+    ]
+
+    async def device(http: httpx.AsyncClient, stop: float) -> None:
+        nonlocal failures
+        while time.perf_counter() < stop:
+            start = time.perf_counter()
+            response = await http.get(path)
+            latencies.append(time.perf_counter() - start)
+            if response.status_code != 200:
+                failures += 1
+
+    try:
+        # Warm-up: every connection opened, every code path run once.
+        await asyncio.gather(*(http.get(path) for http in clients))
+        stop = time.perf_counter() + seconds
+        await asyncio.gather(*(device(http, stop) for http in clients))
+    finally:
+        await asyncio.gather(*(http.aclose() for http in clients))
+    assert failures == 0, f"{failures} requests to {path} failed"
+    return len(latencies), latencies
+
+
+def _request_rate(pg: PgTestServer, root: Path) -> list[Row]:
+    database_url = asyncio.run(pg.create_database())
+    folder = root / "rate"
+    folder.mkdir()
+    try:
+        with _server("ping", folder) as url:
+            count, lat = asyncio.run(_hammer(url, "/ping", [None] * DEVICES, SECONDS))
+        bare_rate, bare_p95 = count / SECONDS, percentile(lat, 95)
+        with _server("node", folder, database_url) as url:
+            tokens: list[str | None] = list(asyncio.run(_pair_devices(url, database_url, DEVICES)))
+            count, lat = asyncio.run(_hammer(url, "/v1/ops?after=0&limit=500", tokens, SECONDS))
+        node_rate, node_p95 = count / SECONDS, percentile(lat, 95)
+        node_p50 = statistics.median(lat)
+    finally:
+        asyncio.run(pg.drop_database(database_url))
+    rr = node_rate / bare_rate if bare_rate else 0.0
+    rate_met = rr >= GOAL_RATE_RATIO
+    p95_met = node_p95 < GOAL_P95_S
+    print(
+        f"empty pulls, {DEVICES} devices for {SECONDS:.0f} s: {node_rate:,.0f} requests/s, p50 "
+        f"{node_p50 * 1000:.1f} ms, p95 {node_p95 * 1000:.1f} ms | baseline bare FastAPI GET /ping "
+        f"{bare_rate:,.0f} requests/s, p95 {bare_p95 * 1000:.1f} ms | ratio {rr:.2f}x | goals >="
+        f"{GOAL_RATE_RATIO}x: {'met' if rate_met else 'MISSED'}, p95 <{GOAL_P95_S * 1000:.0f} ms: "
+        f"{'met' if p95_met else 'MISSED'}"
+    )
+    return [
+        Row(
+            f"node empty pulls, {DEVICES} devices",
+            f"{node_rate:,.0f} req/s",
+            f"bare FastAPI /ping {bare_rate:,.0f} req/s",
+            f"{rr:.2f}x",
+            f">={GOAL_RATE_RATIO}x",
+            rate_met,
+        ),
+        Row(
+            f"node empty pull p95, {DEVICES} devices",
+            f"{node_p95 * 1000:.1f} ms",
+            f"bare FastAPI /ping p95 {bare_p95 * 1000:.1f} ms",
+            f"{ratio(node_p95, bare_p95):.2f}x",
+            f"<{GOAL_P95_S * 1000:.0f} ms",
+            p95_met,
+        ),
+    ]
+
+
+def run(root: Path) -> list[Row]:
+    from tests.node.pgtest import PgTestServer, PgUnavailableError
+
+    try:
+        pg = PgTestServer.start()
+    except PgUnavailableError as error:
+        print(f"sync: no PostgreSQL ({error}); skipped")
+        return []
+    try:
+        return [_transfer(pg, root), *_request_rate(pg, root)]
+    finally:
+        pg.close()
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["serve"] and len(sys.argv) == 4:
+        _serve(sys.argv[2], int(sys.argv[3]))
+    else:
+        print("usage: python -m tests.bench.sync_speed serve node|ping PORT", file=sys.stderr)
+        sys.exit(2)
