@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from aurora.schema.migrate import latest_version
 from tests.node.server import running_node
 
 NODE = Path(sys.executable).parent / "aurora-node"
@@ -30,7 +31,8 @@ def _run(*args: str, url: str | None = None, check: bool = True) -> subprocess.C
 
 def test_devices_and_status_by_url(pg_url: str, tmp_path: Path) -> None:
     status = json.loads(_run("status", "--json", url=pg_url).stdout)
-    assert status["schema_version"] == 2 and status["devices"] == [] and status["head"] == 0
+    assert status["schema_version"] == latest_version("postgres")
+    assert status["devices"] == [] and status["head"] == 0
     added = _run("devices", "add", "laptop", url=pg_url).stdout
     code = added.split("pairing code for laptop: ")[1].split()[0]
     assert "expires in 10 minutes" in added
@@ -58,7 +60,7 @@ def test_init_starts_and_stops_an_embedded_postgresql(tmp_path: Path) -> None:
         time.sleep(0.1)
     assert not (data / "pg" / "postmaster.pid").exists()
     again = json.loads(_run("--data-dir", str(data), "status", "--json").stdout)
-    assert again["node_id"] == out.split()[1] and again["schema_version"] == 2
+    assert again["node_id"] == out.split()[1] and again["schema_version"] == latest_version("postgres")
 
 
 def test_a_database_that_cannot_be_reached_is_one_line() -> None:
