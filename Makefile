@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first, pinned: the CPU build on local disk; anything looser downloads a multi-GB CUDA build.
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev,node]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,node,local-llm]'
 	touch $(STAMP)
 
 setup: $(STAMP)

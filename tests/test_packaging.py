@@ -42,6 +42,7 @@ def test_wheel_contents(tmp_path: Path) -> None:
     for package in [
         "app",
         "app/embed",
+        "app/inference",
         "app/ingest",
         "app/search",
         "app/store",

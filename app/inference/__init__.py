@@ -1,0 +1,1 @@
+"""Inference: backends (Ollama, OpenAI-compatible servers, an in-process llama.cpp model) and the router."""
