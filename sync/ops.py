@@ -44,7 +44,7 @@ class Operation(BaseModel):
             unknown = set(value) - ENTITY_FIELDS[entity]
             if unknown:
                 raise ValueError(f"unknown {entity} fields: {sorted(unknown)}")
-            check_field_values(entity, value)
+            value = check_field_values(entity, value)
         if not value:
             raise ValueError("an operation sets at least one field")
         return value

@@ -156,7 +156,7 @@ class Importer:
             row = tx.query("SELECT record_hash FROM import_hashes WHERE entity_id = ?", (entity_id,))
             if row and row[0][0] == source_hash:
                 return "unchanged"
-        check_field_values(kind, fields)
+        fields = check_field_values(kind, fields)
         state = tx.load(kind, entity_id)
         stamp = iso(self._ws.now())
         outcome: Outcome
