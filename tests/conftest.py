@@ -8,11 +8,15 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from aurora.app.config import Settings
 from aurora.app.workspace import Workspace
+
+if TYPE_CHECKING:
+    from tests.node.pgtest import PgTestServer
 
 FIXED_NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 """A Friday morning; tests that show dates use it so screens and scores are reproducible."""
@@ -44,6 +48,20 @@ def real_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"no real data at {path}: set AURORA_SHARED to the shared folder")
     return path
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgTestServer]:
+    """One real PostgreSQL for the whole session (the embedded one, or `AURORA_NODE_DATABASE_URL`'s);
+    tests take fresh databases from it. Skips where none can start, which fails under AURORA_CI=1."""
+    from tests.node.pgtest import PgTestServer, PgUnavailableError
+
+    try:
+        server = PgTestServer.start()
+    except PgUnavailableError as error:
+        pytest.skip(f"no PostgreSQL for the node's tests: {error}")
+    yield server
+    server.close()
 
 
 @pytest.fixture

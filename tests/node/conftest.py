@@ -6,24 +6,14 @@ which the repository's conftest turns into a failure under `AURORA_CI=1`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
 from aurora.node.db import Pool
 from aurora.node.oplog import PgActionLog
 from aurora.node.registry import Registry
-from tests.node.pgtest import PgTestServer, PgUnavailableError
-
-
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PgTestServer]:
-    try:
-        server = PgTestServer.start()
-    except PgUnavailableError as error:
-        pytest.skip(f"no PostgreSQL for the node's tests: {error}")
-    yield server
-    server.close()
+from tests.node.pgtest import PgTestServer
 
 
 @pytest.fixture
