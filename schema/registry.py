@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-
 from functools import cache
 from typing import Annotated, Any, Literal, cast
 
@@ -53,7 +52,9 @@ def check_field_values(kind: str, fields: dict[str, Any]) -> dict[str, Any]:
         try:
             text = json.dumps(value, allow_nan=False)
         except (TypeError, ValueError):
-            raise ValueError(f"{kind} field '{name}': not a JSON value (NaN, infinity or an object)") from None
+            raise ValueError(
+                f"{kind} field '{name}': not a JSON value (NaN, infinity or an object)"
+            ) from None
         try:
             validated = _field_adapter(kind, name).validate_json(text, strict=True)
         except ValidationError as exc:
