@@ -41,6 +41,7 @@ def test_wheel_contents(tmp_path: Path) -> None:
     assert all(t == "aurora" or t.endswith(".dist-info") for t in tops), tops
     for package in [
         "app",
+        "app/assistant",
         "app/embed",
         "app/inference",
         "app/ingest",

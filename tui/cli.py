@@ -15,7 +15,7 @@ from concurrent.futures import Future
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.shell_completion import get_completion_class
@@ -423,6 +423,109 @@ def search_cmd(
         click.echo(f"       {' '.join(h.snippet.split())}")
     if not hits:
         click.echo("nothing found", err=True)
+
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from aurora.app.assistant import AnswerDone, AnswerFailed, Personality
+
+
+@cli.command("ask")
+@click.argument("question", nargs=-1, required=True)
+@click.option(
+    "--personality", "-p", metavar="NAME",
+    help="Who answers: Robbie (the default), Stoic, Coach, Strategist, or one of your own.",
+)  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the answer, its sources and the model as JSON.")
+@click.pass_context
+def ask_cmd(ctx: click.Context, question: tuple[str, ...], personality: str | None, as_json: bool) -> None:
+    """Ask the assistant: it answers from your own tasks, notes and imported items and cites them as [S1].
+    The small local model answers (the local-llm extra); with AURORA_OLLAMA_HOST set, that Ollama first."""
+    import asyncio
+
+    from aurora.app.assistant import AnswerDone, load_personalities, user_personalities_dir
+    from aurora.app.paths import default_config_file
+
+    personalities, broken = load_personalities(user_personalities_dir(default_config_file()))
+    for bad in broken:
+        click.echo(f"aurora: personality file {bad.path} ignored: {bad.error}", err=True)
+    with _workspace(ctx) as ws:
+        final = asyncio.run(_ask(ws, personalities, " ".join(question), personality, stream=not as_json))
+    if not isinstance(final, AnswerDone):
+        if as_json:
+            _emit({"error": final.message, "question": final.question, "partial": final.partial,
+                   "personality": final.personality})  # fmt: skip
+        elif final.partial:
+            click.echo()
+        raise AuroraError(final.message)
+    if as_json:
+        _emit(_answer_json(final))
+        return
+    cited = {s.id for s in final.cited}
+    click.echo()
+    if final.sources:
+        click.echo("\nSources:")
+        for s in final.sources:
+            warn = f"  (flagged: {', '.join(s.flagged)})" if s.flagged else ""
+            click.echo(f"{'*' if s.id in cited else ' '} {s.label}{warn}")
+    for p in final.suggestions:
+        what = "task" if p.action.kind == "create_task" else "note"
+        needs = f" (needs your confirmation: {'; '.join(p.reasons)})" if p.needs_confirmation else ""
+        click.echo(f"suggested {what}: {p.action.title}{needs}")
+    extra = [x for x in (final.marker, final.note) if x]
+    if extra:
+        click.echo(f"({'; '.join(extra)})")
+
+
+def _answer_json(final: AnswerDone) -> dict[str, Any]:
+    cited = {s.id for s in final.cited}
+    sources = [
+        {"id": s.id, "kind": s.kind, "entity_id": s.entity_id, "title": s.title, "when": s.when,
+         "cited": s.id in cited, "flagged": list(s.flagged)}
+        for s in final.sources
+    ]  # fmt: skip
+    suggestions = [
+        {"kind": p.action.kind, "title": p.action.title, "status": p.status, "reasons": list(p.reasons)}
+        for p in final.suggestions
+    ]
+    return {
+        "answer": final.answer, "sources": sources, "personality": final.personality, "model": final.model,
+        "backend": final.backend, "local": final.local, "supported": final.supported,
+        "suggestions": suggestions, "note": final.note,
+    }  # fmt: skip
+
+
+async def _ask(
+    ws: Workspace,
+    personalities: Mapping[str, Personality],
+    question: str,
+    personality: str | None,
+    *,
+    stream: bool,
+) -> AnswerDone | AnswerFailed:
+    """One question through the assistant over the local model (and Ollama first when AURORA_OLLAMA_HOST
+    names one), its text echoed as it streams; returns the last event."""
+    import contextlib
+
+    from aurora.app.assistant import AnswerText, Assistant, derive_mood, workload_from
+    from aurora.app.inference import Backend, LocalLlamaBackend, OllamaBackend, Router
+
+    backends: list[Backend] = []
+    host = os.environ.get("AURORA_OLLAMA_HOST", "").strip()
+    if host:
+        backends.append(OllamaBackend(host))
+    backends.append(LocalLlamaBackend())
+    mood = derive_mood(workload_from(ws, ws.now(), None))
+    async with Router(backends) as router:
+        assistant = Assistant(ws, router, personalities)
+        async with contextlib.aclosing(assistant.ask(question, personality, mood=mood)) as events:
+            async for event in events:
+                if not isinstance(event, AnswerText):
+                    return event
+                if stream:
+                    click.echo(event.text, nl=False)
+    raise AuroraError("the assistant ended without an answer; please report it")
 
 
 @cli.group("index")
