@@ -23,6 +23,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from aurora.app.store import Store
 from aurora.schema import EntityKind
@@ -50,13 +51,17 @@ class SyncStatus:
     """Why the last of those was refused, in words."""
 
 
-def _row_to_op(row: Sequence[object]) -> Operation:
+def _row_to_op(row: Sequence[Any]) -> Operation:
+    """An operation read back from this replica's own log. It was validated before it was written (a local
+    change through the services' models, a pulled or imported one as an `Operation`), and the log is
+    history: it is not validated again, field by field, each time it is read (that cost more than sending
+    it), nor judged by today's rules."""
     op_id, device_id, hlc, entity, entity_id, fields = row
-    return Operation(
+    return Operation.model_construct(
         op_id=str(op_id),
         device_id=str(device_id),
         hlc=str(hlc),
-        entity=entity,  # the table's CHECK keeps it an EntityKind; the model checks again
+        entity=entity,
         entity_id=str(entity_id),
         fields=json.loads(str(fields)),
     )
@@ -109,14 +114,15 @@ class SqliteActionLog:
 
     # --- push -------------------------------------------------------------------------------------
 
-    def unpushed(self, limit: int) -> list[tuple[int, Operation]]:
+    def unpushed(self, limit: int, after: int = 0) -> list[tuple[int, Operation]]:
         """The next operations to push, oldest first, with their local seq: made or imported here
-        (not from the node) and after `pushed_through`. Push them in this order and move the cursor with
+        (not from the node) and after `pushed_through` (and after local seq `after`, for a batch that
+        follows others still in flight). Push them in this order and move the cursor with
         `mark_pushed(seq)` past those the node has answered for."""
         rows = self.store.query(
-            f"SELECT seq, {_OP_COLUMNS} FROM ops WHERE from_node = 0 AND seq > "
-            "(SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'pushed_through') ORDER BY seq LIMIT ?",
-            (max(limit, 0),),
+            f"SELECT seq, {_OP_COLUMNS} FROM ops WHERE from_node = 0 AND seq > max(?, "
+            "(SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'pushed_through')) ORDER BY seq LIMIT ?",
+            (after, max(limit, 0)),
         )
         return [(int(row[0]), _row_to_op(row[1:])) for row in rows]
 

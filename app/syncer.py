@@ -30,7 +30,9 @@ import json
 import logging
 import random
 import threading
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -54,6 +56,9 @@ logger = logging.getLogger(__name__)
 _REFUSED_FOR_GOOD = ("invalid_operation", "op_too_large", "wrong_device")
 """Refusals about the operation itself: sending it again can only be refused again. `clock_ahead` is about
 a clock and can be fixed, so those operations wait."""
+
+PUSH_DEPTH = 2
+"""Push batches in flight at once (see `Syncer._push`)."""
 
 BACKOFF_BASE_S = 1.0
 BACKOFF_CAP_S = 60.0
@@ -161,27 +166,57 @@ class Syncer:
         return False
 
     def _push(self, tally: _Tally) -> None:
+        """Push every pending operation, in batches, oldest first.
+
+        Two batches are in flight at once (on worker threads): the node checks one while PostgreSQL
+        stores the other, and this laptop reads the next meanwhile. Answers are settled strictly in
+        order, so the push cursor moves exactly as it would one batch at a time; a failure drops the
+        batches after it unsettled (the node keeps each operation once, so sending them again is
+        harmless)."""
         limit = MAX_BATCH
-        while True:
-            batch = self.log.unpushed(limit)
-            if not batch:
-                return
-            ops = [op for _, op in batch]
+        in_flight: deque[tuple[list[tuple[int, Operation]], Future[PushResponse]]] = deque()
+        with ThreadPoolExecutor(max_workers=PUSH_DEPTH, thread_name_prefix="aurora-push") as sender:
+
+            def drop_in_flight() -> None:
+                for _, later in in_flight:
+                    with contextlib.suppress(Exception):
+                        later.result()
+                in_flight.clear()
+
             try:
-                answer = self.client.push(ops, self.log.pending() - len(batch))
-            except RequestTooLargeError as exc:
-                if limit > 1:
-                    limit = max(1, len(batch) // 2)
-                    continue
-                tally.refused.append(f"operation {ops[0].op_id} refused by the node: {exc}")
-                self.log.mark_pushed(batch[0][0])
-                continue
-            tally.reached_node = True
-            through, held_back = self._settle(batch, answer, tally)
-            if through is not None:
-                self.log.mark_pushed(through)
-            if held_back is not None:
-                raise held_back
+                while True:
+                    queued = sum(len(b) for b, _ in in_flight)
+                    while len(in_flight) < PUSH_DEPTH:
+                        after = in_flight[-1][0][-1][0] if in_flight else 0
+                        batch = self.log.unpushed(limit, after)
+                        if not batch:
+                            break
+                        queued += len(batch)
+                        ops = [op for _, op in batch]
+                        in_flight.append(
+                            (batch, sender.submit(self.client.push, ops, self.log.pending() - queued))
+                        )
+                    if not in_flight:
+                        return
+                    batch, sent = in_flight.popleft()
+                    try:
+                        answer = sent.result()
+                    except RequestTooLargeError as exc:
+                        drop_in_flight()
+                        if limit > 1:
+                            limit = max(1, len(batch) // 2)
+                            continue
+                        tally.refused.append(f"operation {batch[0][1].op_id} refused by the node: {exc}")
+                        self.log.mark_pushed(batch[0][0])
+                        continue
+                    tally.reached_node = True
+                    through, held_back = self._settle(batch, answer, tally)
+                    if through is not None:
+                        self.log.mark_pushed(through)
+                    if held_back is not None:
+                        raise held_back
+            finally:
+                drop_in_flight()
 
     def _settle(
         self, batch: list[tuple[int, Operation]], answer: PushResponse, tally: _Tally

@@ -4,8 +4,10 @@ Every request body is a pydantic model with limits (`aurora.sync.protocol`), bod
 refused before they are read, and every error is JSON `{"error": {"code": ..., "message": ...}}` with a
 stable code; an unexpected failure is logged here and answered as `internal` with no traceback.
 
-Authenticated routes take `Authorization: Bearer <access token>`; each request also checks the registry,
-so a device revoked a moment ago is refused at once, and records when the device was last seen.
+Authenticated routes take `Authorization: Bearer <access token>`; each request also reads the registry,
+so a device revoked a moment ago is refused at once. When the device was last seen, its version and its
+pull cursor are noted in memory and written every couple of seconds (`aurora.node.registry`), not on
+every request: the devices list another process shows may lag by that much.
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the route signatures' annotations at run time.
@@ -13,11 +15,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import jwt
 from fastapi import Depends, FastAPI, Header, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -106,8 +109,8 @@ _AUTH_STATUS = {
 }
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+def _error(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
 class BodyLimit:
@@ -140,6 +143,38 @@ class BodyLimit:
         await self.app(scope, counted, send)
 
 
+class AccessTokens:
+    """`auth.verify_access` for this node, remembering the tokens it has accepted until they expire.
+
+    A device sends the same access token with every request for its lifetime (minutes), and checking
+    its signature and claims each time cost more than the rest of an empty pull's own work. Whatever
+    made a token valid (signature, issuer, claims, issued-at) stays true of the same text, except
+    expiry: so a remembered token is accepted again only before its `exp`, and checked in full after.
+    Revocation is the registry's to refuse, on every request. Bounded: forgets everything at `limit`.
+    """
+
+    def __init__(self, secret: str, node_id: str, *, limit: int = 10_000) -> None:
+        self._secret = secret
+        self._node_id = node_id
+        self._limit = limit
+        self._accepted: dict[str, tuple[str, float]] = {}
+
+    def verify(self, token: str) -> str:
+        """The device id the token was issued to; AuthError if it is not (or no longer) valid."""
+        held = self._accepted.get(token)
+        if held is not None:
+            if time.time() < held[1]:
+                return held[0]
+            del self._accepted[token]
+        device_id = auth.verify_access(self._secret, self._node_id, token)
+        expires = jwt.decode(token, options={"verify_signature": False}).get("exp")
+        if isinstance(expires, int | float):
+            if len(self._accepted) >= self._limit:
+                self._accepted.clear()
+            self._accepted[token] = (device_id, float(expires))
+        return device_id
+
+
 @dataclass
 class NodeState:
     db: Database
@@ -148,6 +183,7 @@ class NodeState:
     hub: EventHub
     node_id: str
     secret: str
+    tokens: AccessTokens
 
 
 class Metrics:
@@ -189,10 +225,19 @@ def create_app(settings: NodeSettings | None = None, *, database: Database | Non
         hub = EventHub(db.conninfo, db.connect_kwargs)
         hub.head = await oplog.head()
         await hub.start()
-        app.state.node = NodeState(db, oplog, Registry(db.pool), hub, node_id, secret)
+        registry = Registry(db.pool)
+        app.state.node = NodeState(db, oplog, registry, hub, node_id, secret, AccessTokens(secret, node_id))
+        flusher = asyncio.create_task(registry.run_flusher(), name="aurora-node registry")
         try:
             yield
         finally:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+            try:
+                await registry.flush()
+            except Exception as error:
+                log.warning("could not record devices' last contact at shutdown (%s)", error)
             await hub.stop()
             if owned:
                 await db.close()
@@ -211,6 +256,7 @@ def create_app(settings: NodeSettings | None = None, *, database: Database | Non
         },
     )
     app.add_middleware(BodyLimit)
+    app.add_middleware(Measure, metrics=metrics)
 
     def node(request: Request) -> NodeState:
         state: NodeState = request.app.state.node
@@ -233,32 +279,29 @@ def create_app(settings: NodeSettings | None = None, *, database: Database | Non
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
         codes = {404: "not_found", 405: "method_not_allowed"}
-        return _error(error.status_code, codes.get(error.status_code, "http_error"), str(error.detail)[:300])
+        code = codes.get(error.status_code, "http_error")
+        # Starlette's own headers kept: a 405 names the methods the route takes (`Allow`).
+        return _error(error.status_code, code, str(error.detail)[:300], error.headers)
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, error: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return _error(500, "internal", "the node failed on this request; see its log")
 
-    @app.middleware("http")
-    async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        start = time.perf_counter()
-        route = request.scope.get("route")
-        response = await call_next(request)
-        route = request.scope.get("route")
-        name = getattr(route, "path", "unmatched")
-        metrics.requests.labels(name, str(response.status_code)).inc()
-        metrics.latency.labels(name).observe(time.perf_counter() - start)
-        return response
-
     async def device(
         request: Request, authorization: Annotated[str | None, Header()] = None,
         x_aurora_version: Annotated[str | None, Header(max_length=40)] = None,
     ) -> str:  # fmt: skip
-        state = node(request)
-        return await _authenticate(state, authorization, x_aurora_version)
+        return await _authenticate(node(request), authorization, x_aurora_version)
 
     Device = Annotated[str, Depends(device)]
+
+    async def token_holder(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
+        """The device a valid access token names, not yet checked against the registry (the pull route
+        does that in its own statement)."""
+        return node(request).tokens.verify(_bearer(authorization))
+
+    TokenHolder = Annotated[str, Depends(token_holder)]
 
     @app.get("/healthz", response_model=Health)
     @app.get("/v1/healthz", response_model=Health)
@@ -300,15 +343,22 @@ def create_app(settings: NodeSettings | None = None, *, database: Database | Non
     @app.get("/v1/ops", response_model=PullResponse)
     async def pull(
         request: Request,
-        device_id: Device,
+        device_id: TokenHolder,
+        x_aurora_version: Annotated[str | None, Header(max_length=40)] = None,
         after: Annotated[int, Query(ge=0, le=2**62)] = 0,
         limit: Annotated[int, Query(ge=1, le=MAX_BATCH)] = MAX_BATCH,
-    ) -> PullResponse:
+    ) -> Response:
+        # The busiest route checks the registry in the pull's own statement (one round trip to
+        # PostgreSQL, not two); a revoked device gets nothing of the page.
         state = node(request)
-        answer = await state.log.pull(device_id, after, limit)
-        await state.registry.seen(device_id, cursor=after)
-        metrics.pulled.inc(len(answer.ops))
-        return answer
+        page = await state.log.pull_json(device_id, after, limit)
+        if not page.device_active:
+            raise _revoked()
+        state.registry.note_seen(device_id, x_aurora_version, cursor=after)
+        metrics.pulled.inc(page.op_count)
+        # The page is JSON already (a `PullResponse`, written by PostgreSQL from operations validated when
+        # they were stored): sent as it is, not parsed into models to be dumped again.
+        return Response(page.body, media_type="application/json")
 
     @app.get("/v1/devices", response_model=list[DeviceInfo])
     async def devices(request: Request, device_id: Device) -> list[DeviceInfo]:
@@ -349,19 +399,62 @@ def create_app(settings: NodeSettings | None = None, *, database: Database | Non
     return app
 
 
-async def _authenticate(state: NodeState, header: str | None, version: str | None) -> str:
+def _bearer(header: str | None) -> str:
     if not header or not header.lower().startswith("bearer "):
         raise AuthError(
             "unauthorized", "this route needs `Authorization: Bearer <token>`; pair the device first"
         )
-    device_id = auth.verify_access(state.secret, state.node_id, header[7:].strip())
-    if not await state.registry.touch(device_id, version):
-        raise AuthError("device_revoked", "this device was revoked on the node; pair it again")
+    return header[7:].strip()
+
+
+def _revoked() -> AuthError:
+    return AuthError("device_revoked", "this device was revoked on the node; pair it again")
+
+
+async def _admit(state: NodeState, device_id: str, version: str | None) -> None:
+    """Refuse a device that is unknown or revoked (one read: a revocation counts from the next request),
+    and note that it was seen (written within a couple of seconds, off the request's path)."""
+    if not await state.registry.is_active(device_id):
+        raise _revoked()
+    state.registry.note_seen(device_id, version)
+
+
+async def _authenticate(state: NodeState, header: str | None, version: str | None) -> str:
+    device_id = state.tokens.verify(_bearer(header))
+    await _admit(state, device_id, version)
     return device_id
 
 
+class Measure:
+    """Counts requests by route and status and times them, for `/metrics` (a plain ASGI middleware: the
+    `@app.middleware("http")` kind costs a task and a stream per request)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        await self.app(scope, receive, sending)
+        name = getattr(scope.get("route"), "path", "unmatched")
+        self.metrics.requests.labels(name, str(status)).inc()
+        self.metrics.latency.labels(name).observe(time.perf_counter() - start)
+
+
 def serve(settings: NodeSettings) -> None:
-    """Run the node until interrupted (uvicorn, one process)."""
+    """Run the node until interrupted (uvicorn, one process). uvicorn's HTTP parser and event loop are left
+    at "auto": it takes httptools and uvloop when they are installed (Aurora does not require them)."""
     import uvicorn
 
     uvicorn.run(

@@ -4,9 +4,11 @@ push and pull the API serves.
 Ingest (one transaction per batch, a handful of round trips whatever its size):
 
 1. `pg_advisory_xact_lock(OPS_LOCK)`: one writer at a time, across every node process on the database.
-2. One multi-row `INSERT ... ON CONFLICT (op_id) DO NOTHING RETURNING op_id, seq`: what was new.
+2. One multi-row `INSERT ... ON CONFLICT (op_id) DO NOTHING RETURNING op_id, seq`: what was new. The
+   batch travels as one JSON array (`jsonb_to_recordset`): one text parameter, not six arrays that the
+   driver would encode element by element.
 3. One `SELECT ... FOR UPDATE` of every entity those touch; the pure `aurora.sync.merge` folds the new
-   operations in, in Python; one multi-row upsert writes the states back.
+   operations in, in Python; one multi-row upsert writes the states back (again one JSON parameter).
 4. `pg_notify('aurora_ops', head)`, delivered only if the transaction commits.
 
 Why the lock. A `bigserial` hands out numbers at insert time, not at commit time: without the lock, writer
@@ -21,9 +23,10 @@ little: each batch holds it for a few milliseconds.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from psycopg import AsyncConnection
 from pydantic import ValidationError
@@ -52,14 +55,17 @@ CHANNEL = "aurora_ops"
 """Where ingest announces the new head (`LISTEN aurora_ops`)."""
 
 _MAX_MESSAGE = 500
+_DEVICE_ID = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 """One encoder for every dump: `json.dumps` with options builds a new one per call (hot on push)."""
 
 _INSERT_OPS = """
     INSERT INTO ops (op_id, device_id, hlc, entity, entity_id, fields)
-    SELECT o.op_id, o.device_id, o.hlc, o.entity, o.entity_id, o.fields::jsonb
-    FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[])
-         WITH ORDINALITY AS o(op_id, device_id, hlc, entity, entity_id, fields, ord)
+    SELECT o.op_id, o.device_id, o.hlc, o.entity, o.entity_id, o.fields
+    FROM ROWS FROM (
+        jsonb_to_recordset(%s::jsonb)
+            AS (op_id text, device_id text, hlc text, entity text, entity_id text, fields jsonb)
+    ) WITH ORDINALITY AS o(op_id, device_id, hlc, entity, entity_id, fields, ord)
     ORDER BY o.ord
     ON CONFLICT (op_id) DO NOTHING
     RETURNING op_id, seq
@@ -67,24 +73,37 @@ _INSERT_OPS = """
 # Sorted keys, so two transactions that ever lock the same rows do so in the same order.
 _LOCK_ENTITIES = """
     SELECT e.entity, e.entity_id, e."values", e.clocks
-    FROM entities AS e JOIN unnest(%b::text[], %b::text[]) AS k(entity, entity_id) USING (entity, entity_id)
+    FROM entities AS e
+    JOIN jsonb_to_recordset(%s::jsonb) AS k(entity text, entity_id text) USING (entity, entity_id)
     ORDER BY e.entity, e.entity_id
     FOR UPDATE OF e
 """
 _UPSERT_ENTITIES = """
     INSERT INTO entities (entity, entity_id, "values", clocks)
-    SELECT k.entity, k.entity_id, k.v::jsonb, k.c::jsonb
-    FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[]) AS k(entity, entity_id, v, c)
+    SELECT k.entity, k.entity_id, k.v, k.c
+    FROM jsonb_to_recordset(%s::jsonb) AS k(entity text, entity_id text, v jsonb, c jsonb)
     ON CONFLICT (entity, entity_id) DO UPDATE SET "values" = excluded."values", clocks = excluded.clocks
 """
 _OP_COLUMNS = "seq, op_id, device_id, hlc, entity, entity_id, fields"
 # One statement, so the page and the head come from one snapshot: the cursor may then move to the head
-# without skipping an operation that committed between two reads.
-_PULL = f"""
-    SELECT h.head, o.seq, o.op_id, o.device_id, o.hlc, o.entity, o.entity_id, o.fields
-    FROM (SELECT coalesce(max(seq), 0) AS head FROM ops) AS h
+# without skipping an operation that committed between two reads. Each operation comes back as the JSON
+# of a `PulledOp`, written by PostgreSQL: the node passes it on without building a Python object for it.
+_PULL = """
+    SELECT h.head, h.active, o.seq, o.item
+    FROM (
+        SELECT coalesce(max(seq), 0) AS head,
+               coalesce((SELECT revoked_at IS NULL FROM devices WHERE id = %(device)s), false) AS active
+        FROM ops
+    ) AS h
     LEFT JOIN LATERAL (
-        SELECT {_OP_COLUMNS} FROM ops WHERE seq > %(cursor)s AND device_id <> %(device)s
+        SELECT seq, json_build_object(
+            'seq', seq,
+            'op', json_build_object(
+                'op_id', op_id, 'device_id', device_id, 'hlc', hlc, 'entity', entity,
+                'entity_id', entity_id, 'fields', fields
+            )
+        )::text AS item
+        FROM ops WHERE seq > %(cursor)s AND device_id <> %(device)s
         ORDER BY seq LIMIT %(limit)s
     ) AS o ON true
     ORDER BY o.seq
@@ -127,6 +146,32 @@ def _op_from_row(row: Sequence[Any]) -> Operation:
     return Operation.model_construct(
         op_id=op_id, device_id=device_id, hlc=hlc, entity=entity, entity_id=entity_id, fields=fields
     )
+
+
+def _op_from_json(item: dict[str, Any]) -> Operation:
+    """An operation of a `pull_json` page, built without validation (as `_op_from_row`)."""
+    return Operation.model_construct(**{name: item[name] for name in _WIRE_FIELDS})
+
+
+def _op_json(op: Operation) -> str:
+    """An operation as one JSON object, as `ingest_on` sends it to PostgreSQL (`_dumps`: jsonb keeps
+    every number as it was)."""
+    return _dumps({name: getattr(op, name) for name in _WIRE_FIELDS})
+
+
+_WIRE_FIELDS = ("op_id", "device_id", "hlc", "entity", "entity_id", "fields")
+
+
+class PullPage(NamedTuple):
+    """A pull's answer as the API sends it."""
+
+    body: bytes
+    """The JSON of a `PullResponse`."""
+    op_count: int
+    """How many operations it holds."""
+    device_active: bool
+    """Whether the asking device is known and not revoked, read in the same statement (the API refuses
+    the page to a revoked one)."""
 
 
 class PgActionLog:
@@ -174,14 +219,10 @@ class PgActionLog:
 
     # --- what the API serves --------------------------------------------------------------------------
 
-    async def pull(self, device_id: str, cursor: int, limit: int = MAX_BATCH) -> PullResponse:
-        """The operations after `cursor` that `device_id` did not make (it has those), up to `limit`.
-
-        The answer's cursor is the last seq scanned, past the device's own operations too, so a device
-        that alone writes still moves its cursor to the head. A cursor beyond the head (a node restored
-        from an older backup) comes back as the head, so the device reads what the node stores next
-        instead of skipping it.
-        """
+    async def pull_json(self, device_id: str, cursor: int, limit: int = MAX_BATCH) -> PullPage:
+        """`pull`, as the JSON of its `PullResponse`: what the API sends, built without a Python object
+        per operation (PostgreSQL writes each one's JSON; the operations were validated when stored, and
+        the log is history, not judged again). See `pull` for the cursor rules."""
         if not 1 <= limit <= MAX_BATCH:
             raise ValueError(f"a pull asks for 1 to {MAX_BATCH} operations, not {limit}")
         if cursor < 0:
@@ -189,16 +230,34 @@ class PgActionLog:
         async with self._pool.connection() as conn:
             cur = await conn.execute(_PULL, {"cursor": cursor, "device": device_id, "limit": limit + 1})
             rows = await cur.fetchall()
-        head = int(rows[0][0])
-        found = [PulledOp(seq=row[1], op=_op_from_row(row[1:])) for row in rows if row[1] is not None]
+        head, active = int(rows[0][0]), bool(rows[0][1])
+        found = [row for row in rows if row[2] is not None]
         more = len(found) > limit
         if more:
             found = found[:limit]
-            next_cursor = found[-1].seq
+            next_cursor = int(found[-1][2])
         else:
             # Nothing for this device up to the head of this very snapshot.
             next_cursor = head
-        return PullResponse(ops=found, cursor=next_cursor, head=head, more=more)
+        items = ",".join([str(row[3]) for row in found])
+        tail = f'],"cursor":{next_cursor},"head":{head},"more":{"true" if more else "false"}}}'
+        return PullPage(('{"ops":[' + items + tail).encode("utf-8"), len(found), active)
+
+    async def pull(self, device_id: str, cursor: int, limit: int = MAX_BATCH) -> PullResponse:
+        """The operations after `cursor` that `device_id` did not make (it has those), up to `limit`.
+
+        The answer's cursor is the last seq scanned, past the device's own operations too, so a device
+        that alone writes still moves its cursor to the head. A cursor beyond the head (a node restored
+        from an older backup) comes back as the head, so the device reads what the node stores next
+        instead of skipping it. (The API serves `pull_json`, the same answer as JSON.)
+        """
+        page = json.loads((await self.pull_json(device_id, cursor, limit)).body)
+        return PullResponse(
+            ops=[PulledOp(seq=item["seq"], op=_op_from_json(item["op"])) for item in page["ops"]],
+            cursor=page["cursor"],
+            head=page["head"],
+            more=page["more"],
+        )
 
     async def push(self, device_id: str, request: PushRequest) -> PushResponse:
         """Check each raw operation alone, store the good ones, and record the device's pending count.
@@ -210,7 +269,14 @@ class PgActionLog:
         now = self._wall_ms()
         valid: list[Operation] = []
         rejected: list[Rejected] = []
-        claimed = sorted({str(raw.get("device_id")) for raw in request.ops} - {device_id})
+        # The other devices this batch names, of those that could be paired ones (a device id is a few
+        # letters, digits and `-_.`; anything else cannot be in the table, nor be sent to PostgreSQL).
+        named = {raw.get("device_id") for raw in request.ops}
+        claimed = sorted(
+            name
+            for name in named
+            if isinstance(name, str) and name != device_id and _DEVICE_ID.fullmatch(name)
+        )
         others: frozenset[str] = frozenset()
         if claimed:
             async with self._pool.connection() as conn:
@@ -242,25 +308,20 @@ async def ingest_on(
     if not unique:
         return [], None
     batch = list(unique.values())
+    # Each operation as validated (its values as the check returned them: an integer in a float field
+    # is stored as a float, as every laptop stores it), not as it was sent.
+    rows = ",".join([_op_json(op) for op in batch])
     await conn.execute("SELECT pg_advisory_xact_lock(%s)", (OPS_LOCK,))
-    cur = await conn.execute(
-        _INSERT_OPS,
-        (
-            [op.op_id for op in batch],
-            [op.device_id for op in batch],
-            [op.hlc for op in batch],
-            [op.entity for op in batch],
-            [op.entity_id for op in batch],
-            [_dumps(op.fields) for op in batch],
-        ),
-    )
+    cur = await conn.execute(_INSERT_OPS, ("[" + rows + "]",))
     seqs = {op_id: int(seq) for op_id, seq in await cur.fetchall()}
     new = [op for op in batch if op.op_id in seqs]
     if not new:
         return [], None
 
     keys = sorted({(op.entity, op.entity_id) for op in new})
-    cur = await conn.execute(_LOCK_ENTITIES, ([k[0] for k in keys], [k[1] for k in keys]))
+    cur = await conn.execute(
+        _LOCK_ENTITIES, (_ENCODER.encode([{"entity": k[0], "entity_id": k[1]} for k in keys]),)
+    )
     states: dict[tuple[str, str], EntityState] = {
         (entity, entity_id): EntityState(values, clocks)
         for entity, entity_id, values, clocks in await cur.fetchall()
@@ -268,15 +329,14 @@ async def ingest_on(
     for op in new:
         key = (op.entity, op.entity_id)
         states[key] = merge(states.get(key), op)
-    await conn.execute(
-        _UPSERT_ENTITIES,
-        (
-            [k[0] for k in keys],
-            [k[1] for k in keys],
-            [_dumps(states[k].values) for k in keys],
-            [_dumps(states[k].clocks) for k in keys],
-        ),
+    # One `_dumps` per entity: a number that needs writing out in full slows only its own entity.
+    upserts = ",".join(
+        [
+            _dumps({"entity": k[0], "entity_id": k[1], "v": states[k].values, "c": states[k].clocks})
+            for k in keys
+        ]
     )
+    await conn.execute(_UPSERT_ENTITIES, ("[" + upserts + "]",))
     # Under the lock every earlier writer has committed, so the largest new seq is the head.
     head = max(seqs.values())
     await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(head)))
@@ -299,7 +359,7 @@ def check_pushed(
     the ids of the node's other devices: a device may push its own operations, and those it imported from a
     device the node has never seen (an export file), but never pose as another paired device."""
     op_id = raw.get("op_id")
-    held_id = op_id if isinstance(op_id, str) and 0 < len(op_id) <= 64 else None
+    held_id = op_id if isinstance(op_id, str) and 0 < len(op_id) <= 64 and _utf8(op_id) else None
 
     def refuse(code: RejectCode, message: str) -> Rejected:
         return Rejected(
@@ -335,6 +395,15 @@ def check_pushed(
             f"{MAX_CLOCK_AHEAD_MS // 1000} s); check this device's clock",
         )
     return op
+
+
+def _utf8(text: str) -> bool:
+    """Whether `text` can be sent as UTF-8 (no lone surrogate), as the answer's JSON must be."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _holds_nul(value: Any) -> bool:

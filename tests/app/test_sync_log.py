@@ -92,6 +92,20 @@ def test_unpushed_goes_in_seq_order_and_mark_pushed_never_moves_back(
     log.mark_pushed(batch[0][0])  # a late answer for an older batch
     assert log.pending() == 2
     assert [op.fields["title"] for _, op in log.unpushed(10)] == ["Task 3", "Task 4"]
+    # The batch after one still in flight: after its last seq (and never before the cursor).
+    first = log.unpushed(1)
+    assert [op.fields["title"] for _, op in log.unpushed(10, after=first[0][0])] == ["Task 4"]
+    assert log.unpushed(10, after=0) == log.unpushed(10)
+
+
+def test_operations_read_back_from_the_log_equal_those_written(log: SqliteActionLog) -> None:
+    """The log's own rows are not validated again when read, but read back as the same operations."""
+    ops = [_op("one"), _op("two ✓")]
+    with log.store.transaction() as tx:
+        for op in ops:
+            tx.apply(op)
+    assert [op for _, op in log.unpushed(10)] == ops
+    assert [op.model_dump() for _, op in log.after_now(0, 10)] == [op.model_dump() for op in ops]
 
 
 def test_apply_pulled_moves_the_cursor_with_the_operations(log: SqliteActionLog) -> None:

@@ -771,3 +771,26 @@ def test_live_sync_rides_out_a_node_outage(laptops: Callable[[str], Laptop], nod
         assert any(not r.ok for r in reports) and reports[-1].ok
     finally:
         live.stop()
+
+
+def test_batches_in_flight_together_settle_in_order(
+    laptops: Callable[[str], Laptop], node: StandInNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two push batches travel at once, but the queue moves as if they went one by one: a batch held back
+    (a clock ahead) stops it there, and the batch sent after it is simply sent again later."""
+    monkeypatch.setattr("aurora.app.syncer.MAX_BATCH", 2)
+    a = laptops("a")
+    for i in range(7):
+        a.ws.tasks.add_quick(f"Task {i}")
+    ops = [op for _, op in a.log.unpushed(10)]
+    node.refuse[ops[3].op_id] = "clock_ahead"
+    report = a.syncer.sync_once()
+    assert not report.ok and "ahead of its clock" in report.errors[0]
+    assert report.pushed == 3 and a.log.pending() == 4  # batches [0 1] [2 3]: stopped at 3
+    assert [op.op_id for _, op in a.log.unpushed(10)] == [op.op_id for op in ops[3:]]
+    del node.refuse[ops[3].op_id]
+    again = a.syncer.sync_once()
+    assert again.ok and again.pushed == 4 and a.log.pending() == 0
+    assert sorted(op.op_id for _, op in asyncio.run(node.log.after(0, 100))) == sorted(o.op_id for o in ops)
+    # First round: [0 1], [2 3], then [4 5] once [0 1] settled (dropped unsettled); second: [3 4], [5 6].
+    assert node.requests.count("POST /v1/ops/push") == 5

@@ -2,12 +2,12 @@
 
 1. **10,000 operations, laptop A to laptop B.** A real node process (uvicorn, one worker, on loopback) on a
    fresh PostgreSQL database; two real SQLite workspaces, paired. A makes 10,000 task changes locally (not
-   timed), then the clock runs over A's `Syncer.sync_once()` (push, 20 batches of 500) and B's
-   (pull and apply). Beside it, the baseline measured in the same run: the raw cost of storing the same
-   rows, that is the inserts B's apply makes (10,000 task rows and 10,000 op rows) in one SQLite
-   transaction on a fresh workspace with the same pragmas, plus one PostgreSQL COPY each of the op rows and
-   entity rows the node keeps, in one transaction on a fresh database. Goal: under 1 s end to end. Median
-   of 3 runs, each on fresh databases and a fresh node.
+   timed), then the clock runs over A's `Syncer.sync_once()` (push: 5 batches of `MAX_BATCH` = 2,000, two
+   in flight at once) and B's (pull and apply). Beside it, the baseline measured in the same run: the raw
+   cost of storing the same rows, that is the inserts B's apply makes (10,000 task rows and 10,000 op
+   rows) in one SQLite transaction on a fresh workspace with the same pragmas, plus one PostgreSQL COPY
+   each of the op rows and entity rows the node keeps, in one transaction on a fresh database. Goal:
+   under 1 s end to end. Median of 3 runs, each on fresh databases and a fresh node.
 
 2. **Node request rate.** 100 devices, each paired with its own token and its own `httpx.AsyncClient`,
    pull (empty: the node holds no operations) as fast as the node answers, for 30 s (`AURORA_BENCH_SECONDS`

@@ -16,7 +16,9 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from aurora.node import auth
+from aurora.node.api import AccessTokens
 from aurora.sync import HybridClock, Operation, new_id
+from aurora.sync.protocol import MAX_BATCH
 from tests.node.server import pairing_code, running_node
 
 
@@ -228,6 +230,9 @@ def test_a_revoked_device_is_refused_at_once(node: str, pg_url: str, tmp_path: P
     assert done.returncode == 0, done.stderr
     refused = httpx.get(f"{node}/v1/ops", headers=_bearer(a))  # the access token has not expired yet
     assert refused.status_code == 403 and _error(refused) == "device_revoked"
+    pushed = httpx.post(f"{node}/v1/ops/push", json={"ops": []}, headers=_bearer(a))
+    assert pushed.status_code == 403 and _error(pushed) == "device_revoked"
+    assert _error(httpx.get(f"{node}/v1/devices", headers=_bearer(a))) == "device_revoked"
     assert (
         httpx.post(f"{node}/v1/token/refresh", json={"refresh_token": a["refresh_token"]}).status_code == 403
     )
@@ -243,7 +248,7 @@ def test_oversized_and_malformed_bodies(node: str, pg_url: str) -> None:
         headers={**_bearer(a), "content-type": "application/json"},
     )
     assert broken.status_code == 422 and _error(broken) == "invalid_request"
-    many = {"ops": [{}] * 501}
+    many = {"ops": [{}] * (MAX_BATCH + 1)}
     assert _error(httpx.post(f"{node}/v1/ops/push", json=many, headers=_bearer(a))) == "invalid_request"
     assert _error(httpx.get(f"{node}/v1/nowhere")) == "not_found"
 
@@ -278,3 +283,34 @@ def test_two_node_processes_on_one_database_serve_the_same_devices(pg_url: str, 
         assert [p["op"]["op_id"] for p in pulled["ops"]] == [o["op_id"] for o in ops]
         assert httpx.get(f"{two}/v1/ops", headers=_bearer(a)).status_code == 200  # tokens work on both
     _ = time
+
+
+def test_the_registry_shows_what_a_device_reported_and_metrics_count_each_route(
+    node: str, pg_url: str
+) -> None:
+    """A pull only notes the device's version and cursor (written within seconds, off the request's
+    path); this node's own devices list flushes first, so it shows them at once."""
+    a = _pair(node, pg_url, "a")
+    headers = {**_bearer(a), "X-Aurora-Version": "7.7.7"}
+    assert httpx.get(f"{node}/v1/ops", params={"after": 0}, headers=headers).status_code == 200
+    [device] = httpx.get(f"{node}/v1/devices", headers=_bearer(a)).json()
+    assert (device["version"], device["cursor"]) == ("7.7.7", 0) and device["last_seen"]
+    metrics = httpx.get(f"{node}/metrics").text
+    assert 'aurora_node_requests_total{route="/v1/ops",status="200"} 1.0' in metrics
+    assert 'aurora_node_requests_total{route="/v1/devices",status="200"} 1.0' in metrics
+    httpx.get(f"{node}/v1/nowhere")
+    assert 'route="unmatched",status="404"' in httpx.get(f"{node}/metrics").text
+
+
+def test_an_accepted_access_token_is_checked_in_full_again_once_it_expires() -> None:
+    tokens = AccessTokens("a node secret of at least thirty-two bytes", "node-1")
+    token = auth.issue_access(
+        "a node secret of at least thirty-two bytes", "node-1", "dev-1", timedelta(seconds=1)
+    )
+    assert tokens.verify(token) == tokens.verify(token) == "dev-1"
+    time.sleep(2.1)
+    with pytest.raises(auth.AuthError) as refused:
+        tokens.verify(token)
+    assert refused.value.code == "token_expired"
+    with pytest.raises(auth.AuthError):
+        tokens.verify(token + "x")

@@ -15,7 +15,7 @@ from aurora.node.db import Pool
 from aurora.node.oplog import CHANNEL, PgActionLog, ingest_on
 from aurora.node.registry import Registry
 from aurora.sync import EntityState, Hlc, HybridClock, Operation, merge, new_id
-from aurora.sync.protocol import MAX_CLOCK_AHEAD_MS, MAX_OP_BYTES, PushRequest
+from aurora.sync.protocol import MAX_BATCH, MAX_CLOCK_AHEAD_MS, MAX_OP_BYTES, PullResponse, PushRequest
 from tests.node.pgtest import PgTestServer
 
 NOW_MS = 1_800_000_000_000
@@ -199,6 +199,8 @@ async def test_a_retried_push_is_acknowledged_again_and_changes_nothing(pool: Po
 
 async def test_push_refuses_what_is_not_storable(pool: Pool) -> None:
     log = node_log(pool)
+    async with pool.connection() as conn:  # devB is paired: devA may not push as devB
+        await conn.execute("INSERT INTO devices (id, name) VALUES ('devB', 'b')")
     dev = Device("devA")
     cases = {
         "op_too_large": {**raw(dev.op()), "fields": {"notes": "x" * (MAX_OP_BYTES + 1)}},
@@ -279,11 +281,11 @@ async def test_a_cursor_past_the_head_comes_back_as_the_head(action_log: PgActio
 
 
 async def test_pull_refuses_a_limit_out_of_range(action_log: PgActionLog) -> None:
-    for limit in (0, 501):
+    for limit in (0, MAX_BATCH + 1):
         try:
             await action_log.pull("devA", 0, limit=limit)
         except ValueError as error:
-            assert "1 to 500" in str(error)
+            assert f"1 to {MAX_BATCH}" in str(error)
         else:
             raise AssertionError(f"limit {limit} was accepted")
 
@@ -354,3 +356,54 @@ async def test_two_node_processes_pushing_while_a_device_pulls_lose_nothing(
         assert sorted(op.op_id for _, op in pulled) == sorted(op.op_id for op in written)
         assert len(pulled) == 2 * per_writer
         assert await entity_rows(pool_a) == folded(written)
+
+
+async def test_pull_json_is_the_pull_answer_and_says_whether_the_device_may_pull(
+    pool: Pool, registry: Registry
+) -> None:
+    """The API sends `pull_json` as it is: it must be exactly the `PullResponse` of `pull`, read back by a
+    laptop's validation, numbers and text included."""
+    log = PgActionLog(pool)
+    b = Device("devB")
+    ops = [
+        b.op("t1", title='Café ☕ "quoted" \\ back\nslash', position=3.602879272399667e16),
+        b.op("t2", title="plain", urgent=True, quadrant=2, tags=["home", "work"]),
+        b.op("t3", title="zero", position=0.1, urgency=1.0),
+    ]
+    await log.ingest(ops)
+    device_id = await registry.add_device("laptop")
+    page = await log.pull_json(device_id, 0, limit=2)
+    parsed = PullResponse.model_validate_json(page.body)
+    assert parsed == await log.pull(device_id, 0, limit=2)
+    assert [p.op for p in parsed.ops] == ops[:2] and (parsed.cursor, parsed.head, parsed.more) == (2, 3, True)
+    assert type(parsed.ops[0].op.fields["position"]) is float
+    assert page.op_count == 2 and page.device_active
+    assert not (await log.pull_json("never-paired", 0)).device_active
+    await registry.revoke(device_id)
+    assert not (await log.pull_json(device_id, 0)).device_active
+
+
+async def test_a_pushed_operation_is_stored_as_it_was_sent(pool: Pool) -> None:
+    """Push stores each operation as validated: numbers that jsonb would turn into integers, an integer
+    the check made a float, and text outside ASCII, read back equal."""
+    log = node_log(pool)
+    dev = Device("devA")
+    sent = [dev.op("t1", title="Ünïcode ✓", position=3.602879272399667e16), dev.op("t2", position=-1e300)]
+    as_int = {**raw(dev.op("t3")), "fields": {"position": 5}}  # an integer in a float field: a float
+    answer = await log.push("devA", PushRequest(ops=[*(raw(op) for op in sent), as_int]))
+    assert answer.accepted == [*(op.op_id for op in sent), as_int["op_id"]] and not answer.rejected
+    stored = [op for _, op in await log.after(0, 10)]
+    assert stored[:2] == sent and stored[2].fields == {"position": 5.0}
+    assert all(type(op.fields["position"]) is float for op in stored)
+    t3 = await log.state("task", "t3")
+    assert t3 is not None and type(t3.values["position"]) is float
+    state = await log.state("task", "t1")
+    assert state is not None and state.values == {"title": "Ünïcode ✓", "position": 3.602879272399667e16}
+
+
+async def test_an_unencodable_op_id_is_refused_without_being_echoed(pool: Pool) -> None:
+    log = node_log(pool)
+    broken = {**raw(Device("devA").op()), "op_id": "a\ud800", "device_id": "x\udfff"}
+    answer = await log.push("devA", PushRequest(ops=[broken]))
+    [rejected] = answer.rejected
+    assert (rejected.op_id, rejected.code) == (None, "invalid_operation")

@@ -1,9 +1,16 @@
-"""The device registry on a real PostgreSQL: add, list, seen, touch, revoke, and lag."""
+"""The device registry on a real PostgreSQL: add, list, seen (at once, or noted and flushed), touch, revoke,
+and lag."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from typing import Any
+
+import psycopg
 import pytest
 
+from aurora.node.db import Pool
 from aurora.node.oplog import PgActionLog
 from aurora.node.registry import Registry, UnknownDeviceError
 from aurora.sync import HybridClock, Operation, new_id
@@ -90,3 +97,71 @@ async def test_revoking_an_unknown_device_says_how_to_find_one(registry: Registr
         await registry.revoke("nope")
     assert not await registry.is_active("nope")
     assert await registry.get("nope") is None
+
+
+async def test_sightings_are_written_by_flush_and_merged_meanwhile(pool: Pool) -> None:
+    """Requests only note that a device was seen; `flush` writes every note in one statement, the later
+    of two notes winning for each value it gives."""
+    registry = Registry(pool)
+    device_id = await registry.add_device("laptop")
+    registry.note_seen(device_id, version="0.1.0", cursor=3)
+    registry.note_seen(device_id, pending=7)  # what is not given is kept from the earlier note
+    other = Registry(pool)  # another process's view: nothing written yet
+    info = await other.get(device_id)
+    assert info is not None and info.last_seen is None and info.version is None
+    await registry.flush()
+    info = await other.get(device_id)
+    assert info is not None and info.last_seen is not None
+    assert (info.version, info.pending_ops, info.cursor) == ("0.1.0", 7, 3)
+    await registry.flush()  # nothing noted since: nothing to do
+    registry.note_seen("no-such-device", version="9")  # a device gone meanwhile is skipped, not an error
+    await registry.flush()
+
+
+async def test_this_process_reads_its_own_sightings_at_once(registry: Registry) -> None:
+    device_id = await registry.add_device("laptop")
+    registry.note_seen(device_id, version="0.2.0", cursor=5)
+    info = await registry.get(device_id)
+    assert info is not None and info.version == "0.2.0" and info.cursor == 5 and info.last_seen is not None
+    [listed] = await registry.list()
+    assert listed.version == "0.2.0"
+
+
+async def test_the_flusher_writes_within_its_interval(pool: Pool) -> None:
+    registry = Registry(pool)
+    device_id = await registry.add_device("laptop")
+    flusher = asyncio.create_task(registry.run_flusher(interval=0.05))
+    try:
+        registry.note_seen(device_id, version="1.0")
+        other = Registry(pool)
+        for _ in range(100):
+            info = await other.get(device_id)
+            if info is not None and info.version == "1.0":
+                break
+            await asyncio.sleep(0.02)
+        assert info is not None and info.version == "1.0"
+    finally:
+        flusher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await flusher
+
+
+class _DownPool:
+    """A pool whose database is away."""
+
+    def connection(self) -> Any:
+        raise psycopg.OperationalError("the database is away")
+
+
+async def test_sightings_survive_a_failed_flush(pool: Pool) -> None:
+    registry = Registry(pool)
+    device_id = await registry.add_device("laptop")
+    registry._pool = _DownPool()  # type: ignore[assignment]
+    registry.note_seen(device_id, version="1.0", cursor=1)
+    with pytest.raises(psycopg.OperationalError):
+        await registry.flush()
+    registry.note_seen(device_id, cursor=2)  # noted while the database was away: merged, newer wins
+    registry._pool = pool
+    await registry.flush()
+    info = await Registry(pool).get(device_id)
+    assert info is not None and (info.version, info.cursor) == ("1.0", 2)
