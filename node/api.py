@@ -69,7 +69,7 @@ class ErrorResponse(BaseModel):
 
 class PairRequest(BaseModel):
     code: str = Field(min_length=1, max_length=40)
-    name: str = Field(default="", max_length=100)
+    name: str = Field(default="", max_length=100, pattern=r"^[^\x00]*$")
     device_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     """The id the laptop already stamps its operations with; the node registers the device under it."""
 

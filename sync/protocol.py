@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aurora.schema import EntityKind
 from aurora.sync.merge import EntityState
@@ -51,6 +51,17 @@ class PushRequest(_Model):
 
     ops: list[dict[str, Any]] = Field(max_length=MAX_BATCH)
     pending: int = Field(default=0, ge=0, le=10**9)
+
+    @field_validator("pending", mode="before")
+    @classmethod
+    def _a_count(cls, value: Any) -> Any:
+        """A JSON number with no fraction (JSON Schema's integer: 7 or 7.0); not a string or a boolean,
+        which pydantic's lax mode would otherwise turn into a number."""
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError("pending is a whole number")
+        if isinstance(value, float) and not value.is_integer():
+            raise ValueError("pending is a whole number")
+        return int(value)
     """Operations the device still holds unpushed after this batch (for the registry)."""
 
 
