@@ -62,6 +62,7 @@ class PushRequest(_Model):
         if isinstance(value, float) and not value.is_integer():
             raise ValueError("pending is a whole number")
         return int(value)
+
     """Operations the device still holds unpushed after this batch (for the registry)."""
 
 
