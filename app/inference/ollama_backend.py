@@ -13,9 +13,7 @@ refused connection on a plain call, and, on a stream, httpx's own errors (`Conne
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
@@ -32,6 +30,7 @@ from aurora.app.inference.errors import (
     RequestRejectedError,
     one_line,
 )
+from aurora.app.inference.probe import probe
 from aurora.app.inference.types import BackendHealth, ChatChunk, ChatRequest, JsonSchema, Timeouts
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
@@ -129,18 +128,8 @@ class OllamaBackend:
         return list(self._known_models)
 
     async def health(self) -> BackendHealth:
-        """A model listing, bounded by twice the connect timeout: a probe is a small answer or nothing."""
-        start = time.perf_counter()
-        limit = 2 * self._timeouts.connect
-        try:
-            async with asyncio.timeout(limit):
-                models = await self.models()
-        except TimeoutError:
-            said = f"Ollama at {self._host} did not answer a health check within {limit:g} s"
-            return BackendHealth(ok=False, error=said)
-        except InferenceError as error:
-            return BackendHealth(ok=False, error=str(error))
-        return BackendHealth(ok=True, models=models, latency_ms=(time.perf_counter() - start) * 1000)
+        """A model listing, bounded by twice the connect timeout."""
+        return await probe(self.models, 2 * self._timeouts.connect, f"Ollama at {self._host}")
 
     async def chat(self, request: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
         model = await self._model_for(request.model)
