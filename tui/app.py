@@ -23,6 +23,7 @@ from aurora.app.workspace import MatrixPage, Workspace
 
 if TYPE_CHECKING:
     from aurora.app.sync_service import BackgroundSync
+    from aurora.app.syncer import SyncReport
 
 T = TypeVar("T")
 
@@ -133,17 +134,19 @@ class AuroraApp(App[None]):
             self.workspace.store.on_local_change = sync.nudge
             self._sync_reported(None)
 
-    def _sync_reported(self, report: object) -> None:
-        """A round finished (called on the sync thread): show the new state on the UI's."""
+    def _sync_reported(self, report: SyncReport | None) -> None:
+        """A round finished (called on the sync thread): show the new state on the UI's. The tasks are
+        read again only when the round brought changes from elsewhere; otherwise only the status bar."""
         if self._stopping.is_set():
             return
+        changed = report is None or report.applied > 0
         with contextlib.suppress(RuntimeError):  # the app is closing: nothing left to show it on
-            self.call_from_thread(self._after_sync)
+            self.call_from_thread(self._after_sync, changed)
 
-    def _after_sync(self) -> None:
+    def _after_sync(self, changed: bool) -> None:
         refresh = getattr(self.screen, "refresh_after_sync", None)
         if callable(refresh):
-            refresh()
+            refresh(changed)
 
     def _embed_loop(self) -> None:
         search = self.workspace.search

@@ -117,10 +117,13 @@ class MatrixScreen(Screen[None]):
         self.set_timer(_EMBED_AFTER_S, self.aurora.start_embedding)
         self.aurora.start_sync()
 
-    def refresh_after_sync(self) -> None:
-        """A sync round finished: what other devices changed may be on screen, and the status bar's sync
-        words have changed."""
-        self.reload(keep=self.focused_panel().task_list.current_task_id)
+    def refresh_after_sync(self, changed: bool) -> None:
+        """A sync round finished: the status bar's sync words have changed, and with `changed`, what other
+        devices changed may be on screen (the reload refreshes the status bar too)."""
+        if changed:
+            self.reload(keep=self.focused_panel().task_list.current_task_id)
+        else:
+            self._refresh_status()
 
     def _rescore(self) -> None:
         def done(moved: int) -> None:
