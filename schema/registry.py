@@ -8,10 +8,11 @@ from typing import Annotated, Any, Literal, cast
 
 from pydantic import TypeAdapter, ValidationError
 
+from aurora.schema.chat import Action, Conversation, Message
 from aurora.schema.memory import Interaction, Item, Person
 from aurora.schema.models import Note, Task, _Entity
 
-EntityKind = Literal["task", "note", "item", "person", "interaction"]
+EntityKind = Literal["task", "note", "item", "person", "interaction", "conversation", "message", "action"]
 
 _MODELS: dict[str, type[_Entity]] = {
     "task": Task,
@@ -19,6 +20,9 @@ _MODELS: dict[str, type[_Entity]] = {
     "item": Item,
     "person": Person,
     "interaction": Interaction,
+    "conversation": Conversation,
+    "message": Message,
+    "action": Action,
 }
 
 ENTITY_FIELDS: dict[str, frozenset[str]] = {

@@ -16,6 +16,9 @@ TABLES: dict[EntityKind, str] = {
     "item": "items",
     "person": "people",
     "interaction": "interactions",
+    "conversation": "conversations",
+    "message": "messages",
+    "action": "actions",
 }
 _BOOLS: dict[EntityKind, frozenset[str]] = {
     "task": frozenset({"urgent", "important", "manual", "deleted"}),
@@ -23,8 +26,11 @@ _BOOLS: dict[EntityKind, frozenset[str]] = {
     "item": frozenset({"deleted"}),
     "person": frozenset({"vip", "deleted"}),
     "interaction": frozenset({"deleted"}),
+    "conversation": frozenset({"deleted"}),
+    "message": frozenset({"local", "deleted"}),
+    "action": frozenset({"deleted"}),
 }
-_JSON = frozenset({"tags", "participants", "extra", "emails", "phones"})
+_JSON = frozenset({"tags", "participants", "extra", "emails", "phones", "sources", "payload"})
 """Fields stored as JSON text: lists and objects."""
 COLUMNS: dict[EntityKind, tuple[str, ...]] = {
     kind: ("id", *sorted(ENTITY_FIELDS[kind]), "field_clocks") for kind in TABLES
