@@ -16,6 +16,7 @@ from aurora.app.tasks import ScoringRules, TaskFilter, TaskService
 from aurora.schema import Quadrant, Task
 
 if TYPE_CHECKING:
+    from aurora.app.conversations import ConversationService
     from aurora.app.people_service import PeopleService
     from aurora.app.search.keyword import Hit
     from aurora.app.search.service import SearchService
@@ -73,6 +74,7 @@ class Workspace:
         self.notes = NoteService(store, now)
         self._people: PeopleService | None = None
         self._search: SearchService | None = None
+        self._conversations: ConversationService | None = None
         self.live_status: Callable[[], LiveStatus | None] | None = None
         """Set by whoever runs the background sync (the TUI): the status bar reads it."""
 
@@ -92,6 +94,14 @@ class Workspace:
 
             self._search = SearchService(self.store, self.settings.embedding_model)
         return self._search
+
+    @property
+    def conversations(self) -> ConversationService:
+        if self._conversations is None:
+            from aurora.app.conversations import ConversationService
+
+            self._conversations = ConversationService(self.store, self.now)
+        return self._conversations
 
     @classmethod
     def open(cls, settings: Settings, now: Callable[[], datetime] = _now) -> Workspace:

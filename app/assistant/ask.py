@@ -115,6 +115,8 @@ class AnswerFailed:
     partial: str = ""
     personality: str | None = None
     sources: tuple[Source, ...] = field(default=())
+    no_model: bool = False
+    """No model could be reached at all (none installed, none running): the question can wait for one."""
 
 
 AnswerEvent = AnswerText | AnswerDone | AnswerFailed
@@ -207,7 +209,10 @@ class Assistant:
             yield AnswerFailed(str(error), question, "".join(parts), chosen.name, tuple(sources))
             return
         except InferenceError as error:
-            yield AnswerFailed(_failure(error), question, "".join(parts), chosen.name, tuple(sources))
+            unreachable = isinstance(error, LocalModelUnavailableError | NoBackendError) and not parts
+            yield AnswerFailed(
+                _failure(error), question, "".join(parts), chosen.name, tuple(sources), no_model=unreachable
+            )
             return
         said = "".join(parts)
         answer = without_repeats(said.rsplit("\n", 1)[0] if looped else said)  # a loop's last line is cut
