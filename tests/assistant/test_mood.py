@@ -3,6 +3,8 @@ from a real workspace."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -140,3 +142,11 @@ def test_workload_from_a_real_workspace(workspace: Workspace, tmp_path: Path) ->
     assert workload_from(workspace, now, None).sync is None
     mood = derive_mood(w)
     assert mood.label == "stretched" and "2 overdue" in mood.status and "2 meetings in 3 h" in mood.status
+
+
+def test_the_pure_rules_import_nothing_of_the_laptop() -> None:
+    """The node imports `aurora.app.mood`: it must load no store, workspace, services or SQLite driver."""
+    heavy = ["aurora.app.store", "aurora.app.workspace", "aurora.app.assistant", "aurora.schema", "apsw"]
+    code = f"import sys, aurora.app.mood; print(' '.join(m for m in {heavy!r} if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == ""
