@@ -19,9 +19,12 @@ from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from aurora.app.errors import AuroraError
+from aurora.app.mood import MOOD_EVERY
 from aurora.app.workspace import MatrixPage, Workspace
+from aurora.tui.widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
+    from aurora.app.assistant import Assistant, Mood, Personality
     from aurora.app.sync_service import BackgroundSync
     from aurora.app.syncer import SyncReport
 
@@ -83,9 +86,11 @@ class AuroraApp(App[None]):
         theme: str = "dark",
         executor: ThreadPoolExecutor | None = None,
         first_page: Future[MatrixPage] | None = None,
+        assistant: Assistant | None = None,
     ) -> None:
         """`executor` and `first_page` let the CLI start reading the matrix while Textual is still
-        loading (see `aurora.tui.cli`); without them the app reads it itself once mounted."""
+        loading (see `aurora.tui.cli`); without them the app reads it itself once mounted. `assistant`: the
+        chat's, where the caller chose its backends; else made on first use over the default ones."""
         super().__init__()
         self.workspace = workspace
         self._executor = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="aurora-db")
@@ -96,6 +101,10 @@ class AuroraApp(App[None]):
         self.crash: Exception | None = None
         """An unexpected exception that ended the app (a bug); the CLI logs it and says so in one line."""
         self.theme = THEMES.get(theme, THEMES["dark"])
+        self._assistant = assistant
+        self._personalities: tuple[dict[str, Personality], list[tuple[str, str]]] | None = None
+        self.mood: Mood | None = None
+        """Robbie's latest mood (how the day looks), for the status bar and the chat's tone."""
 
     def on_mount(self) -> None:
         from aurora.tui.screens.matrix import MatrixScreen
@@ -104,6 +113,30 @@ class AuroraApp(App[None]):
         # Keep the search index in step with every write (ours, the CLI's, an import's): small batches
         # on the database thread, so a keypress never waits behind a long one.
         self.set_interval(_INDEX_EVERY_S, self._index_some)
+        # Robbie's mood, derived again every 20 s off the UI thread. The first comes one interval after
+        # start, not before the first paint (whose reads it would compete with).
+        self.set_interval(MOOD_EVERY.total_seconds(), self.refresh_mood)
+
+    def refresh_mood(self) -> None:
+        """Derive the mood again on a worker thread (it reads the store) and show it when it is ready."""
+        self.run_worker(self._derive_mood, name="mood", group="mood", exclusive=True, thread=True)
+
+    def _derive_mood(self) -> None:
+        from aurora.app.assistant.mood import mood_now
+
+        try:
+            mood = mood_now(self.workspace)
+        except AuroraError:
+            return  # the store is busy or closing: the last mood stands until the next round
+        if not self._stopping.is_set():
+            with contextlib.suppress(RuntimeError):  # the app is closing: nothing left to show it on
+                self.call_from_thread(self._show_mood, mood)
+
+    def _show_mood(self, mood: Mood) -> None:
+        self.mood = mood
+        for screen in self.screen_stack:
+            for bar in screen.query(StatusBar):
+                bar.show_mood(mood)
 
     def _index_some(self) -> None:
         self.background(lambda: self.workspace.search.drain(_INDEX_BATCH))
@@ -200,6 +233,38 @@ class AuroraApp(App[None]):
         self.bell()
         self._close_messages_no_wait()
 
+    async def run_in_db(self, work: Callable[[], T]) -> T:
+        """`work` on the database thread, awaited (for async workers on the UI loop)."""
+        return await asyncio.wrap_future(self._executor.submit(work))
+
+    def personalities(self) -> tuple[dict[str, Personality], list[tuple[str, str]]]:
+        """Robbie, the mentors and the person's own files (read once); broken files as (path, why)."""
+        if self._personalities is None:
+            from aurora.app.assistant import load_personalities, user_personalities_dir
+            from aurora.app.paths import default_config_file
+
+            found, broken = load_personalities(user_personalities_dir(default_config_file()))
+            self._personalities = (found, [(str(b.path), b.error) for b in broken])
+        return self._personalities
+
+    async def assistant(self) -> Assistant:
+        """The assistant over the default backends (Ollama where configured, the local model), made on
+        first use: nothing about models is loaded for a person who never chats."""
+        if self._assistant is None:
+            from aurora.app.assistant import Assistant
+            from aurora.app.assistant.chat import default_backends
+            from aurora.app.inference import Router
+
+            personalities, _ = self.personalities()
+            self._assistant = Assistant(self.workspace, Router(default_backends()), personalities)
+        return self._assistant
+
+    def action_chat(self) -> None:
+        from aurora.tui.screens.chat import ChatScreen
+
+        if not isinstance(self.screen, ChatScreen):
+            self.push_screen(ChatScreen())
+
     def action_search(self) -> None:
         from aurora.tui.screens.search import SearchScreen
 
@@ -218,8 +283,11 @@ class AuroraApp(App[None]):
     async def action_quit(self) -> None:
         self.exit()
 
-    def on_unmount(self) -> None:
+    async def on_unmount(self) -> None:
         self._stopping.set()
+        if self._assistant is not None:
+            with contextlib.suppress(Exception):  # closing: a backend that fails to close loses nothing
+                await self._assistant.router.aclose()
         self.workspace.store.on_local_change = None
         if self._sync is not None:
             self._sync.close()

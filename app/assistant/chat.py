@@ -46,7 +46,16 @@ class AnswerQueued:
     turn: Turn
 
 
-ChatEvent = AnswerEvent | AnswerQueued
+@dataclass(frozen=True)
+class QuestionRefused:
+    """The question was refused before anything was saved (too long, empty, unknown personality): the
+    text is the person's to fix, so the UI keeps it in the composer."""
+
+    message: str
+    question: str
+
+
+ChatEvent = AnswerEvent | AnswerQueued | QuestionRefused
 
 
 def source_refs(done: AnswerDone) -> list[SourceRef]:
@@ -83,13 +92,13 @@ async def chat_turn(
     try:
         chosen = find_personality(assistant.personalities, personality)
     except AuroraError as error:
-        yield AnswerFailed(one_line(error), question, personality=personality)
+        yield QuestionRefused(one_line(error), question)
         return
     if too_big or not question.strip():
-        # Refused before anything is saved: the text stays in the composer for the person to fix.
         async with contextlib.aclosing(assistant.ask(question, chosen.name)) as refused:
             async for event in refused:
-                yield event
+                if isinstance(event, AnswerFailed):
+                    yield QuestionRefused(event.message, question)
         return
     turn = await asyncio.to_thread(conversations.ask, conversation_id, question, chosen.name)
     parts: list[str] = []
@@ -117,10 +126,13 @@ async def chat_turn(
                     yield event
     finally:
         if not ended:
-            # Escape, or the app closing: keep what had arrived. Synchronous on purpose: a cancelled task
-            # may not get to await again, and the write is one small transaction.
+            # Escape, or the app closing: keep what had arrived. On a thread like every write; where this
+            # task may not await any more (closed while cancelled), in place: one small transaction.
             with contextlib.suppress(AuroraError):
-                conversations.fail(turn.answer_id, STOPPED_LINE, "".join(parts))
+                try:
+                    await asyncio.to_thread(conversations.fail, turn.answer_id, STOPPED_LINE, "".join(parts))
+                except (asyncio.CancelledError, RuntimeError):
+                    conversations.fail(turn.answer_id, STOPPED_LINE, "".join(parts))
 
 
 async def answer_queued(assistant: Assistant, *, done_by: str, limit: int = 5) -> int:

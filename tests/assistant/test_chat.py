@@ -8,7 +8,14 @@ from collections.abc import AsyncGenerator
 from pathlib import Path
 
 from aurora.app.assistant import AnswerDone, AnswerFailed, AnswerText, Assistant, Personality
-from aurora.app.assistant.chat import STOPPED_LINE, AnswerQueued, ChatEvent, answer_queued, chat_turn
+from aurora.app.assistant.chat import (
+    STOPPED_LINE,
+    AnswerQueued,
+    ChatEvent,
+    QuestionRefused,
+    answer_queued,
+    chat_turn,
+)
 from aurora.app.inference import LocalLlamaBackend, Router
 from aurora.app.workspace import Workspace
 from aurora.schema.chat import MessageStatus
@@ -108,7 +115,7 @@ async def test_a_question_over_100_kb_is_refused_and_nothing_is_saved(
     assistant = Assistant(mail_workspace, Router([Counted(local_backend)]), personalities)
     conv = mail_workspace.conversations.start("Robbie")
 
-    [failed] = await collect(chat_turn(assistant, conv, "x" * 100_001))
+    [refused] = await collect(chat_turn(assistant, conv, "x" * 100_001))
 
-    assert isinstance(failed, AnswerFailed) and "100,000" in failed.message
+    assert isinstance(refused, QuestionRefused) and "100,000" in refused.message
     assert mail_workspace.conversations.messages(conv) == []

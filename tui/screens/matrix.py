@@ -61,6 +61,7 @@ class MatrixScreen(Screen[None]):
         Binding("full_stop", "toggle_show_done", "Show done", key_display="."),
         Binding("n", "notes", "Notes"),
         Binding("p", "people", "People"),
+        Binding("c", "app.chat", "Chat"),
         Binding("1", "move(1)", "Move to Do first", show=False),
         Binding("2", "move(2)", "Move to Schedule", show=False),
         Binding("3", "move(3)", "Move to Delegate", show=False),
