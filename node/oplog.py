@@ -8,7 +8,9 @@ Ingest (one transaction per batch, a handful of round trips whatever its size):
    batch travels as one JSON array (`jsonb_to_recordset`): one text parameter, not six arrays that the
    driver would encode element by element.
 3. One `SELECT ... FOR UPDATE` of every entity those touch; the pure `aurora.sync.merge` folds the new
-   operations in, in Python; one multi-row upsert writes the states back (again one JSON parameter).
+   operations in, in Python; one multi-row upsert writes the states back (again one JSON parameter). An
+   entity not held before and set by one operation of the batch (every entity of a first sync) skips
+   Python: one more insert builds its state, the operation itself, from the operations' JSON.
 4. `pg_notify('aurora_ops', head)`, delivered only if the transaction commits.
 
 Why the lock. A `bigserial` hands out numbers at insert time, not at commit time: without the lock, writer
@@ -25,6 +27,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -83,6 +86,18 @@ _UPSERT_ENTITIES = """
     SELECT k.entity, k.entity_id, k.v, k.c
     FROM jsonb_to_recordset(%s::jsonb) AS k(entity text, entity_id text, v jsonb, c jsonb)
     ON CONFLICT (entity, entity_id) DO UPDATE SET "values" = excluded."values", clocks = excluded.clocks
+"""
+# Entities no replica state holds yet, each set by one operation: the state is the operation's fields, each
+# at the operation's clock. No ON CONFLICT: under the lock such a row cannot appear meanwhile, and if it did
+# the batch must fail rather than overwrite it unmerged. Key order, as `_LOCK_ENTITIES`.
+_INSERT_FRESH_ENTITIES = """
+    INSERT INTO entities (entity, entity_id, "values", clocks)
+    SELECT k.entity, k.entity_id, k.fields,
+           coalesce(
+               (SELECT jsonb_object_agg(f.name, k.hlc) FROM jsonb_object_keys(k.fields) AS f(name)), '{}'
+           )
+    FROM jsonb_to_recordset(%s::jsonb) AS k(entity text, entity_id text, hlc text, fields jsonb)
+    ORDER BY k.entity, k.entity_id
 """
 _OP_COLUMNS = "seq, op_id, device_id, hlc, entity, entity_id, fields"
 # One statement, so the page and the head come from one snapshot: the cursor may then move to the head
@@ -282,14 +297,16 @@ class PgActionLog:
             async with self._pool.connection() as conn:
                 cur = await conn.execute("SELECT id FROM devices WHERE id = ANY(%s)", (claimed,))
                 others = frozenset(str(r[0]) for r in await cur.fetchall())
+        texts: list[str] = []
         for index, raw in enumerate(request.ops):
-            checked = check_pushed(raw, device_id, now, index, others)
+            checked = _check_pushed(raw, device_id, now, index, others)
             if isinstance(checked, Rejected):
                 rejected.append(checked)
             else:
-                valid.append(checked)
+                valid.append(checked[0])
+                texts.append(checked[1])
         async with self._pool.connection() as conn, conn.transaction():
-            _new, head = await ingest_on(conn, valid)
+            _new, head = await ingest_on(conn, valid, texts)
             await record_seen(conn, device_id, pending=request.pending)
             if head is None:
                 head = await _head(conn)
@@ -298,27 +315,29 @@ class PgActionLog:
 
 
 async def ingest_on(
-    conn: AsyncConnection[Any], ops: Sequence[Operation]
+    conn: AsyncConnection[Any], ops: Sequence[Operation], texts: Sequence[str] | None = None
 ) -> tuple[list[Operation], int | None]:
     """Ingest `ops` inside the caller's transaction on `conn`: the new ones in the order given, and the
-    new head (None when nothing was new). See the module docstring for the steps and the lock."""
-    unique: dict[str, Operation] = {}
-    for op in ops:
-        unique.setdefault(op.op_id, op)
+    new head (None when nothing was new). See the module docstring for the steps and the lock. `texts`,
+    when given, are the operations' JSON as `_op_json` writes it (the push has it already)."""
+    unique: dict[str, tuple[Operation, str | None]] = {}
+    for i, op in enumerate(ops):
+        if op.op_id not in unique:
+            unique[op.op_id] = (op, texts[i] if texts is not None else None)
     if not unique:
         return [], None
-    batch = list(unique.values())
     # Each operation as validated (its values as the check returned them: an integer in a float field
     # is stored as a float, as every laptop stores it), not as it was sent.
-    rows = ",".join([_op_json(op) for op in batch])
+    batch = [(op, text if text is not None else _op_json(op)) for op, text in unique.values()]
     await conn.execute("SELECT pg_advisory_xact_lock(%s)", (OPS_LOCK,))
-    cur = await conn.execute(_INSERT_OPS, ("[" + rows + "]",))
+    cur = await conn.execute(_INSERT_OPS, ("[" + ",".join([text for _, text in batch]) + "]",))
     seqs = {op_id: int(seq) for op_id, seq in await cur.fetchall()}
-    new = [op for op in batch if op.op_id in seqs]
+    new = [(op, text) for op, text in batch if op.op_id in seqs]
     if not new:
         return [], None
 
-    keys = sorted({(op.entity, op.entity_id) for op in new})
+    touched = Counter((op.entity, op.entity_id) for op, _ in new)
+    keys = sorted(touched)
     cur = await conn.execute(
         _LOCK_ENTITIES, (_ENCODER.encode([{"entity": k[0], "entity_id": k[1]} for k in keys]),)
     )
@@ -326,21 +345,32 @@ async def ingest_on(
         (entity, entity_id): EntityState(values, clocks)
         for entity, entity_id, values, clocks in await cur.fetchall()
     }
-    for op in new:
+    # An entity that is new and set by one operation of the batch is that operation (`merge(None, op)`:
+    # its fields, each at its clock): PostgreSQL builds it from the operation's JSON. The others are
+    # merged here, with the pure merge.
+    fresh: list[str] = []
+    merged: dict[tuple[str, str], EntityState] = {}
+    for op, text in new:
         key = (op.entity, op.entity_id)
-        states[key] = merge(states.get(key), op)
-    # One `_dumps` per entity: a number that needs writing out in full slows only its own entity.
-    upserts = ",".join(
-        [
-            _dumps({"entity": k[0], "entity_id": k[1], "v": states[k].values, "c": states[k].clocks})
-            for k in keys
-        ]
-    )
-    await conn.execute(_UPSERT_ENTITIES, ("[" + upserts + "]",))
+        if touched[key] == 1 and key not in states:
+            fresh.append(text)
+        else:
+            merged[key] = merge(merged.get(key, states.get(key)), op)
+    if merged:
+        # One `_dumps` per entity: a number that needs writing out in full slows only its own entity.
+        upserts = ",".join(
+            [
+                _dumps({"entity": k[0], "entity_id": k[1], "v": merged[k].values, "c": merged[k].clocks})
+                for k in sorted(merged)
+            ]
+        )
+        await conn.execute(_UPSERT_ENTITIES, ("[" + upserts + "]",))
+    if fresh:
+        await conn.execute(_INSERT_FRESH_ENTITIES, ("[" + ",".join(fresh) + "]",))
     # Under the lock every earlier writer has committed, so the largest new seq is the head.
     head = max(seqs.values())
     await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(head)))
-    return new, head
+    return [op for op, _ in new], head
 
 
 async def _head(conn: AsyncConnection[Any]) -> int:
@@ -358,6 +388,20 @@ def check_pushed(
     """One raw operation from a push, validated alone: the operation, or why it is refused. `others` are
     the ids of the node's other devices: a device may push its own operations, and those it imported from a
     device the node has never seen (an export file), but never pose as another paired device."""
+    checked = _check_pushed(raw, device_id, now_ms, index, others)
+    return checked if isinstance(checked, Rejected) else checked[0]
+
+
+def _check_pushed(
+    raw: dict[str, Any], device_id: str, now_ms: int, index: int, others: frozenset[str]
+) -> tuple[Operation, str] | Rejected:
+    """`check_pushed`, with the operation's JSON as `ingest_on` stores it.
+
+    The usual operation is valid, so it is validated first and written once, and that text serves the
+    size check too: it is as long as the text of what was sent, because it holds the same keys and the
+    same values (only an integer in a float field changes, and then what was sent is measured instead).
+    An operation that fails validation goes through the checks in their stated order (JSON, size,
+    validity), so it is refused for the same reason as ever."""
     op_id = raw.get("op_id")
     held_id = op_id if isinstance(op_id, str) and 0 < len(op_id) <= 64 and _utf8(op_id) else None
 
@@ -367,16 +411,24 @@ def check_pushed(
         )
 
     try:
-        text = _dumps(raw)
-        size = len(text.encode("utf-8"))
+        op: Operation | None = Operation.model_validate(raw)
+    except ValidationError as error:
+        op, invalid = None, error
+    try:
+        if op is not None:
+            text = _op_json(op)
+            size = len(text.encode("utf-8"))
+            if _converted(raw, op):
+                size = len(_dumps(raw).encode("utf-8"))
+        else:
+            text = _dumps(raw)
+            size = len(text.encode("utf-8"))
     except ValueError:  # NaN or infinity, or a lone surrogate (UnicodeEncodeError): not storable JSON
         return refuse("invalid_operation", "the operation holds a number or text that is not valid JSON")
     if size > MAX_OP_BYTES:
         return refuse("op_too_large", f"the operation is {size} bytes of JSON; the most is {MAX_OP_BYTES}")
-    try:
-        op = Operation.model_validate(raw)
-    except ValidationError as error:
-        first = error.errors()[0]
+    if op is None:
+        first = invalid.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "operation"
         return refuse("invalid_operation", f"{where}: {first['msg']}")
     if "\\u0000" in text and _holds_nul(raw):  # PostgreSQL's text and jsonb cannot hold U+0000
@@ -394,7 +446,16 @@ def check_pushed(
             f"stamped {ahead_ms // 1000} s ahead of the node's clock (the most is "
             f"{MAX_CLOCK_AHEAD_MS // 1000} s); check this device's clock",
         )
-    return op
+    return op, text
+
+
+def _converted(raw: dict[str, Any], op: Operation) -> bool:
+    """Whether validation changed a value (an integer in a float field became a float)."""
+    sent = raw.get("fields")
+    if not isinstance(sent, dict):
+        return True
+    kept = op.fields
+    return any(type(value) is not type(kept[name]) for name, value in sent.items())
 
 
 def _utf8(text: str) -> bool:

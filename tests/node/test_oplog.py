@@ -8,11 +8,13 @@ import random
 from typing import Any
 
 import psycopg
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from aurora.node import oplog
 from aurora.node.db import Pool
-from aurora.node.oplog import CHANNEL, PgActionLog, ingest_on
+from aurora.node.oplog import CHANNEL, PgActionLog, _dumps, ingest_on
 from aurora.node.registry import Registry
 from aurora.sync import EntityState, Hlc, HybridClock, Operation, merge, new_id
 from aurora.sync.protocol import MAX_BATCH, MAX_CLOCK_AHEAD_MS, MAX_OP_BYTES, PullResponse, PushRequest
@@ -407,3 +409,49 @@ async def test_an_unencodable_op_id_is_refused_without_being_echoed(pool: Pool) 
     answer = await log.push("devA", PushRequest(ops=[broken]))
     [rejected] = answer.rejected
     assert (rejected.op_id, rejected.code) == (None, "invalid_operation")
+
+
+def _sized(op: Operation, size: int, **fields: Any) -> dict[str, Any]:
+    """`op` as sent, its notes padded so that its JSON is `size` bytes."""
+    sent = {**raw(op), "fields": {**fields, "notes": ""}}
+    sent["fields"]["notes"] = "x" * (size - len(_dumps(sent).encode("utf-8")))
+    assert len(_dumps(sent).encode("utf-8")) == size
+    return sent
+
+
+async def test_the_size_limit_measures_what_was_sent(pool: Pool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An integer in a float field is stored as a float, two bytes longer: the limit is on what was sent.
+    (No kind's fields reach the real limit along with a float field, so the limit is lowered here.)"""
+    limit = 2000
+    monkeypatch.setattr(oplog, "MAX_OP_BYTES", limit)
+    log = node_log(pool)
+    dev = Device("devA")
+    at_limit = _sized(dev.op("t1"), limit, position=5)
+    over = _sized(dev.op("t2"), limit + 1, position=5)
+    plain_over = _sized(dev.op("t3"), limit + 1, position=5.0)
+    answer = await log.push("devA", PushRequest(ops=[at_limit, over, plain_over]))
+    assert answer.accepted == [at_limit["op_id"]]
+    assert [(r.index, r.code) for r in answer.rejected] == [(1, "op_too_large"), (2, "op_too_large")]
+    assert all(f"is {limit + 1} bytes" in r.message for r in answer.rejected)
+    state = await log.state("task", "t1")
+    assert state is not None and state.values["position"] == 5.0 and type(state.values["position"]) is float
+
+
+async def test_a_push_stores_the_merge_of_new_held_and_twice_set_entities(pool: Pool) -> None:
+    """Entities new to the node and set once are built by PostgreSQL from the operation; the rest are
+    merged in Python: all of them equal the merge of the operations."""
+    log = node_log(pool)
+    a, b = Device("devA"), Device("devB", NOW_MS - 5000)
+    first = [a.op("held", title="held", position=1.0), a.op("both", title="first")]
+    await log.push("devA", PushRequest(ops=[raw(op) for op in first]))
+    later = [
+        a.op("fresh", title="fresh", urgent=True, tags=["x"]),
+        b.op("held", title="older, loses", notes="new field"),
+        a.op("twice", title="one"),
+        a.op("twice", position=2.0),
+        b.op("both", title="older"),
+        a.op("both", title="newest"),
+    ]
+    answer = await log.push("devA", PushRequest(ops=[raw(op) for op in later]))
+    assert len(answer.accepted) == len(later) and not answer.rejected
+    assert await entity_rows(pool) == folded(first + later)
