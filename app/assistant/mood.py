@@ -2,7 +2,8 @@
 
 `derive_mood(Workload) -> Mood` and its rules live in `aurora.app.mood` (pure, standard library only), which
 the node imports too; they are re-exported here, where the assistant and the TUI have always found them.
-`workload_from(workspace, now, sync_status)` gathers the inputs through the workspace's services.
+`workload_from(workspace, now, sync_status)` gathers the inputs through the workspace's services;
+`mood_now(workspace)` is what the TUI derives every 20 s.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ __all__ = [
     "conversation_stress",
     "derive_mood",
     "load_score",
+    "mood_now",
     "sync_health",
     "sync_worry",
     "upcoming_meetings",
@@ -105,3 +107,11 @@ def workload_from(
         sync=sync_health(sync_status),
         horizon_hours=horizon.total_seconds() / 3600,
     )
+
+
+def mood_now(workspace: Workspace, *, recent_messages: Sequence[str] = ()) -> Mood:
+    """The mood this moment, on the laptop: the workspace's workload and the background sync's health (as
+    `workspace.live_status` reports it, when something syncs). What the TUI runs every `MOOD_EVERY`, on a
+    worker thread: it reads the store."""
+    live = workspace.live_status() if workspace.live_status is not None else None
+    return derive_mood(workload_from(workspace, workspace.now(), live, recent_messages=recent_messages))
