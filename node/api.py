@@ -41,6 +41,7 @@ from aurora.node.auth import AuthError
 from aurora.node.config import NodeSettings
 from aurora.node.db import Database
 from aurora.node.events import EventHub
+from aurora.node.mood_api import mood_router
 from aurora.node.oplog import PgActionLog
 from aurora.node.registry import DeviceInfo, Registry
 from aurora.schema.migrate import latest_version
@@ -396,6 +397,7 @@ def create_app(settings: NodeSettings | None = None, *, database: Database | Non
             with contextlib.suppress(Exception):
                 receiver.cancel()
 
+    app.include_router(mood_router(device))  # GET /v1/mood, and the scheduler deriving it every 20 s
     return app
 
 
