@@ -4,11 +4,44 @@
 - `indexer`: keeps the `chunks` table and its FTS5 index in step with the queue the triggers fill.
 - `keyword`: safe FTS5 queries, filters, BM25-ranked hits with highlighted snippets.
 - `hybrid`: the fusions (score, reciprocal rank) and `search`, where a vector ranker plugs in.
+
+The names below load their module on first use, so importing `aurora.app.search.chunking` alone (as the
+node does, to cut text exactly as the laptop does) does not load the laptop's SQLite store.
 """
 
-from aurora.app.search.hybrid import VectorRanker, rrf, score_fusion, search
-from aurora.app.search.indexer import Indexer, IndexStatus
-from aurora.app.search.keyword import MARK_END, MARK_START, Filters, Hit, keyword_search
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aurora.app.search.hybrid import VectorRanker, rrf, score_fusion, search
+    from aurora.app.search.indexer import Indexer, IndexStatus
+    from aurora.app.search.keyword import MARK_END, MARK_START, Filters, Hit, keyword_search
+
+_HOME = {
+    "VectorRanker": "hybrid",
+    "rrf": "hybrid",
+    "score_fusion": "hybrid",
+    "search": "hybrid",
+    "Indexer": "indexer",
+    "IndexStatus": "indexer",
+    "MARK_END": "keyword",
+    "MARK_START": "keyword",
+    "Filters": "keyword",
+    "Hit": "keyword",
+    "keyword_search": "keyword",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "MARK_END",
