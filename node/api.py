@@ -44,6 +44,7 @@ from aurora.node.events import EventHub
 from aurora.node.mood_api import mood_router
 from aurora.node.oplog import PgActionLog
 from aurora.node.registry import DeviceInfo, Registry
+from aurora.node.vectors_api import vectors_router
 from aurora.schema.migrate import latest_version
 from aurora.sync.protocol import MAX_BATCH, PROTOCOL_VERSION, PullResponse, PushRequest, PushResponse
 
@@ -398,6 +399,7 @@ def create_app(settings: NodeSettings | None = None, *, database: Database | Non
                 receiver.cancel()
 
     app.include_router(mood_router(device))  # GET /v1/mood, and the scheduler deriving it every 20 s
+    app.include_router(vectors_router(device))  # POST /v1/vectors: the node's embeddings for laptops
     return app
 
 

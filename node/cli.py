@@ -96,12 +96,14 @@ def init(ctx: click.Context, owner: str) -> None:
 )
 @click.pass_context
 def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
-    """Serve the API until interrupted."""
+    """Serve the API until interrupted (and embed what the node stores, unless AURORA_NODE_EMBED=0)."""
     from aurora.node.api import serve as run_server
+    from aurora.node.embed_jobs import embedding_in_background
 
     settings = _settings(ctx)
     update = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
-    run_server(settings.model_copy(update=update))
+    with embedding_in_background(settings):  # off with AURORA_NODE_EMBED=0
+        run_server(settings.model_copy(update=update))
 
 
 @cli.command()

@@ -45,6 +45,11 @@ class NodeSettings(BaseSettings):
     pool_max: int = Field(default=10, ge=1, le=1000)
     """Most database connections this process opens at once; requests beyond it wait for a free one."""
 
+    embed: bool = True
+    """Whether `aurora-node serve` runs an embedding worker (`aurora.node.embed_jobs`: on the GPU when
+    there is one). Off (`AURORA_NODE_EMBED=0`), changes are still queued, for another node process or a
+    later start to embed."""
+
     @model_validator(mode="after")
     def _pool_bounds(self) -> NodeSettings:
         if self.pool_max < self.pool_min:
