@@ -429,6 +429,9 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from aurora.app.assistant import AnswerDone, AnswerFailed, Personality
+    from aurora.app.assistant.chat import AnswerQueued, QuestionRefused
+
+    AskEnd = AnswerDone | AnswerFailed | AnswerQueued | QuestionRefused
 
 
 @cli.command("ask")
@@ -445,22 +448,34 @@ def ask_cmd(ctx: click.Context, question: tuple[str, ...], personality: str | No
     import asyncio
 
     from aurora.app.assistant import AnswerDone, load_personalities, user_personalities_dir
+    from aurora.app.assistant.chat import AnswerQueued, QuestionRefused
     from aurora.app.paths import default_config_file
 
     personalities, broken = load_personalities(user_personalities_dir(default_config_file()))
     for bad in broken:
         click.echo(f"aurora: personality file {bad.path} ignored: {bad.error}", err=True)
     with _workspace(ctx) as ws:
-        final = asyncio.run(_ask(ws, personalities, " ".join(question), personality, stream=not as_json))
+        final, conversation = asyncio.run(
+            _ask(ws, personalities, " ".join(question), personality, stream=not as_json)
+        )
+    if isinstance(final, AnswerQueued):
+        where = f"conversation {conversation[-8:]}"
+        if as_json:
+            _emit({"queued": True, "message": final.message, "conversation_id": conversation})
+        raise AuroraError(f"{final.message}; it waits in {where} (`aurora chat show {conversation[-8:]}`)")
+    if isinstance(final, QuestionRefused):
+        if as_json:
+            _emit({"error": final.message, "question": final.question})
+        raise AuroraError(final.message)
     if not isinstance(final, AnswerDone):
         if as_json:
             _emit({"error": final.message, "question": final.question, "partial": final.partial,
-                   "personality": final.personality})  # fmt: skip
+                   "personality": final.personality, "conversation_id": conversation})  # fmt: skip
         elif final.partial:
             click.echo()
         raise AuroraError(final.message)
     if as_json:
-        _emit(_answer_json(final))
+        _emit(_answer_json(final) | {"conversation_id": conversation})
         return
     cited = {s.id for s in final.cited}
     click.echo()
@@ -503,29 +518,93 @@ async def _ask(
     personality: str | None,
     *,
     stream: bool,
-) -> AnswerDone | AnswerFailed:
-    """One question through the assistant over the local model (and Ollama first when AURORA_OLLAMA_HOST
-    names one), its text echoed as it streams; returns the last event."""
+) -> tuple[AskEnd, str]:
+    """One question through the assistant over the default backends (Ollama first where
+    AURORA_OLLAMA_HOST names one, then the local model), saved as a new conversation, its text echoed as
+    it streams; returns the last event and the conversation's id."""
     import contextlib
 
-    from aurora.app.assistant import AnswerText, Assistant, derive_mood, workload_from
-    from aurora.app.inference import Backend, LocalLlamaBackend, OllamaBackend, Router
+    from aurora.app.assistant import AnswerText, Assistant, derive_mood, find_personality, workload_from
+    from aurora.app.assistant.chat import chat_turn, default_backends
+    from aurora.app.inference import Router
 
-    backends: list[Backend] = []
-    host = os.environ.get("AURORA_OLLAMA_HOST", "").strip()
-    if host:
-        backends.append(OllamaBackend(host))
-    backends.append(LocalLlamaBackend())
+    chosen = find_personality(personalities, personality)  # an unknown name: one line, nothing saved
     mood = derive_mood(workload_from(ws, ws.now(), None))
-    async with Router(backends) as router:
+    conversation = ws.conversations.start(chosen.name)
+    async with Router(default_backends()) as router:
         assistant = Assistant(ws, router, personalities)
-        async with contextlib.aclosing(assistant.ask(question, personality, mood=mood)) as events:
+        turn = chat_turn(assistant, conversation, question, chosen.name, mood=mood)
+        async with contextlib.aclosing(turn) as events:
             async for event in events:
                 if not isinstance(event, AnswerText):
-                    return event
+                    return event, conversation
                 if stream:
                     click.echo(event.text, nl=False)
     raise AuroraError("the assistant ended without an answer; please report it")
+
+
+@cli.group("chat")
+def chat() -> None:
+    """Conversations with the assistant (the chat screen's, and `aurora ask`'s): list, read, export."""
+
+
+@chat.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the conversations as JSON.")
+@click.pass_context
+def chat_list(ctx: click.Context, as_json: bool) -> None:
+    """Conversations, the most recent first, with how many answers still wait for a model."""
+    with _workspace(ctx) as ws:
+        found = ws.conversations.recent()
+    if as_json:
+        _emit([{"id": c.id, "title": c.title, "personality": c.personality, "updated_at": c.updated_at,
+                "waiting": c.waiting} for c in found])  # fmt: skip
+        return
+    if not found:
+        click.echo("no conversations yet: press c in Aurora, or `aurora ask QUESTION`", err=True)
+    for c in found:
+        waiting = f"  ({c.waiting} waiting for a model)" if c.waiting else ""
+        click.echo(
+            f"{c.id[-8:]}  {c.updated_at.astimezone():%d %b %H:%M}  {c.personality:<10}  {c.title}{waiting}"
+        )
+
+
+@chat.command("show")
+@click.argument("conversation")
+@click.option("--json", "as_json", is_flag=True, help="Print the messages as JSON.")
+@click.pass_context
+def chat_show(ctx: click.Context, conversation: str, as_json: bool) -> None:
+    """One conversation (the id's last 8 characters will do), as Markdown."""
+    with _workspace(ctx) as ws:
+        conversation_id = ws.conversations.resolve_id(conversation)
+        if as_json:
+            messages = ws.conversations.messages(conversation_id)
+            _emit([{"id": m.id, "role": m.role.value, "text": m.text, "status": m.status.value,
+                    "error": m.error, "personality": m.personality, "model": m.model, "local": m.local,
+                    "sources": [x.model_dump() for x in m.sources]} for m in messages])  # fmt: skip
+            return
+        click.echo(ws.conversations.export_markdown(conversation_id), nl=False)
+
+
+@chat.command("export")
+@click.argument("conversation")
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="File to write (default: stdout)."
+)
+@click.pass_context
+def chat_export(ctx: click.Context, conversation: str, output: Path | None) -> None:
+    """Export one conversation to a Markdown file: questions, answers, their sources."""
+    with _workspace(ctx) as ws:
+        text = ws.conversations.export_markdown(ws.conversations.resolve_id(conversation))
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise AuroraError(
+            f"cannot write {output}: {exc.strerror}; choose another file with --output"
+        ) from None
+    click.echo(f"exported to {output}", err=True)
 
 
 @cli.group("index")

@@ -90,3 +90,19 @@ def test_ask_errors_are_one_line(mail_db: str, tmp_path: Path) -> None:
     missing = run("-w", mail_db, "ask", QUESTION, check=False, env=env)
     assert missing.returncode == 1 and missing.stderr.count("\n") == 1, missing.stderr
     assert "aurora[local-llm]" in missing.stderr and "pair with a node" in missing.stderr
+    assert "waits in conversation" in missing.stderr  # the question is kept, queued for the node
+    listed = json.loads(run("-w", mail_db, "chat", "list", "--json").stdout)
+    assert [c["waiting"] for c in listed] == [1]
+
+
+def test_asked_questions_are_conversations_to_read_and_export(mail_db: str, tmp_path: Path) -> None:
+    out = json.loads(run("-w", mail_db, "ask", "--json", QUESTION).stdout)
+    short = out["conversation_id"][-8:]
+    assert short in run("-w", mail_db, "chat", "list").stdout
+    shown = run("-w", mail_db, "chat", "show", short).stdout
+    assert f"> {QUESTION}" in shown and out["answer"].strip()[:20] in shown and "Sources:" in shown
+    target = tmp_path / "chat.md"
+    run("-w", mail_db, "chat", "export", short, "--output", str(target))
+    assert target.read_text(encoding="utf-8") == shown
+    bad = run("-w", mail_db, "chat", "show", "zzzz", check=False)
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "aurora chat list" in bad.stderr
