@@ -182,3 +182,29 @@ def test_a_different_node_at_the_same_address_is_refused(pg_server: PgTestServer
         assert ws.store.pending_ops() == 1
     finally:
         ws.close()
+
+
+def test_a_conversation_and_its_waiting_question_reach_the_other_laptop(
+    node: str, pg_url: str, tmp_path: Path
+) -> None:
+    a, b = tmp_path / "a.db", tmp_path / "b.db"
+    _run(a, "pair", node, pairing_code(pg_url, "laptop-a"))
+    _run(b, "pair", node, pairing_code(pg_url, "laptop-b"))
+    _run(a, "task", "add", "Send Dana the renewal numbers")
+    # No model on laptop A (a stand-in llama_cpp that fails to import, as a broken install does).
+    fake = tmp_path / "fake" / "llama_cpp"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('no llama here')\n")
+    env = dict(os.environ, PYTHONPATH=str(fake.parent), AURORA_CREDENTIALS_KEY="a secret only for this test",
+               PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")  # fmt: skip
+    asked = subprocess.run(
+        [str(AURORA), "-w", str(a), "ask", "What did I promise Dana?"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert asked.returncode == 1 and "waits in conversation" in asked.stderr, asked.stderr
+    _run(a, "sync")
+    _run(b, "sync")
+    [conversation] = json.loads(_run(b, "chat", "list", "--json").stdout)
+    assert conversation["title"] == "What did I promise Dana?" and conversation["waiting"] == 1
+    shown = json.loads(_run(b, "chat", "show", conversation["id"][-8:], "--json").stdout)
+    assert [(m["role"], m["status"]) for m in shown] == [("user", "done"), ("assistant", "waiting")]
