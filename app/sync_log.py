@@ -99,7 +99,7 @@ class SqliteActionLog:
 
     def _ingest(self, ops: list[Operation]) -> list[Operation]:
         with self.store.transaction() as tx:
-            return [op for op in ops if tx.apply(op, from_node=True)]
+            return [op for op, new in zip(ops, tx.apply_many(ops, from_node=True), strict=True) if new]
 
     def after_now(self, cursor: int, limit: int) -> list[tuple[int, Operation]]:
         """`after`, as a plain call."""
@@ -152,7 +152,7 @@ class SqliteActionLog:
         both happen or neither does. Returns how many operations were new here. The cursor only moves
         forward (`reset_cursors` is the one way back)."""
         with self.store.transaction() as tx:
-            applied = sum(tx.apply(op, from_node=True) for op in ops)
+            applied = sum(tx.apply_many(ops, from_node=True))
             tx.execute(
                 "INSERT INTO meta (key, value) VALUES ('pulled_through', CAST(? AS TEXT)) "
                 "ON CONFLICT (key) DO UPDATE SET value = CAST(max(CAST(value AS INTEGER), ?) AS TEXT)",
