@@ -2,7 +2,7 @@
 
 Nothing touches the user's data: Aurora's data dir and config file point into a temporary folder, which is
 removed at the end (pass --keep to leave it). Name benchmarks to run only those: startup, move, commit,
-import, search, quality, sync, inference.
+import, search, quality, sync, inference, chat.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 from tests.bench import sync_speed
 from tests.bench.common import N_TASKS, Row, build_workspace, copy_workspace, isolated_root
 
-BENCHMARKS = ("startup", "move", "commit", "import", "search", "quality", "sync", "inference")
+BENCHMARKS = ("startup", "move", "commit", "import", "search", "quality", "sync", "inference", "chat")
 
 
 def _table(rows: list[Row]) -> str:
@@ -40,7 +40,16 @@ def main() -> int:
         return 2
     root = isolated_root()
     # Imported after the environment is isolated, so no setting is read from the user's files.
-    from tests.bench import commit, import_speed, inference_speed, move, search_quality, search_speed, startup
+    from tests.bench import (
+        chat_retrieval,
+        commit,
+        import_speed,
+        inference_speed,
+        move,
+        search_quality,
+        search_speed,
+        startup,
+    )
 
     started = time.perf_counter()
     print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs; temp {root}")
@@ -58,6 +67,7 @@ def main() -> int:
             ("quality", search_quality),
             ("sync", sync_speed),
             ("inference", inference_speed),
+            ("chat", chat_retrieval),
         )
         for name, runner in runners:
             if name in chosen:
