@@ -19,6 +19,7 @@ folder's parent folders to other users (o+rx) so that user can reach it. Run the
 from __future__ import annotations
 
 import asyncio
+import select
 import threading
 import warnings
 from collections.abc import AsyncIterator, Callable
@@ -281,6 +282,26 @@ class Database:
 _CONNECT_KWARGS: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "aurora-node"}
 
 
+async def check_if_closed(conn: AsyncConnection[Any]) -> None:
+    """The pool's check at checkout: raise for a connection the server has closed.
+
+    An idle connection has nothing to read unless the server spoke first: a restart or
+    `pg_terminate_backend` sends the reason and closes the socket. So a connection whose socket is
+    readable is checked with a round trip (`check_connection`, which raises for a dead one, and the pool
+    then opens another), and the rest are handed out at once: a round trip at every checkout cost more
+    than the empty pull it served. A server that vanished without a word (a host powered off) is found by
+    the request that uses the connection: it fails, and the pool drops the broken connection.
+    """
+    try:
+        poller = select.poll()
+        poller.register(conn.pgconn.socket, select.POLLIN)
+        quiet = not poller.poll(0)
+    except (OSError, ValueError, psycopg.Error):  # no socket any more: let the full check say so
+        quiet = False
+    if not quiet:
+        await AsyncConnectionPool.check_connection(conn)
+
+
 async def connect_pool(
     conninfo: str, min_size: int = 1, max_size: int = 10, *, embedded: bool = False
 ) -> Pool:
@@ -302,7 +323,7 @@ async def connect_pool(
         max_size=max_size,
         kwargs={**_CONNECT_KWARGS, "autocommit": True},
         # A connection that died with a database restart is replaced at checkout, not handed out.
-        check=AsyncConnectionPool.check_connection,
+        check=check_if_closed,
         open=False,
         name="aurora-node",
     )

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aurora.node import oplog
-from aurora.node.db import Pool
+from aurora.node.db import Pool, connect_pool
 from aurora.node.oplog import CHANNEL, PgActionLog, _dumps, ingest_on
 from aurora.node.registry import Registry
 from aurora.sync import EntityState, Hlc, HybridClock, Operation, merge, new_id
@@ -455,3 +455,39 @@ async def test_a_push_stores_the_merge_of_new_held_and_twice_set_entities(pool: 
     answer = await log.push("devA", PushRequest(ops=[raw(op) for op in later]))
     assert len(answer.accepted) == len(later) and not answer.rejected
     assert await entity_rows(pool) == folded(first + later)
+
+
+async def test_connections_the_server_closed_are_replaced_at_checkout(pg_url: str) -> None:
+    """A restart closes every connection; the pool must not hand those out (its check at checkout skips
+    the round trip only for a connection the server has said nothing on)."""
+    pool = await connect_pool(pg_url, 3, 3)
+    try:
+        log = PgActionLog(pool)
+        await pool.wait()
+        async with pool.connection() as conn:
+            cur = await conn.execute("SELECT pg_backend_pid()")
+            row = await cur.fetchone()
+            assert row is not None
+            own = row[0]
+        async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as admin:
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            for _ in range(100):  # until every pooled connection is gone
+                cur = await admin.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+                )
+                row = await cur.fetchone()
+                if row is not None and row[0] == 0:
+                    break
+                await asyncio.sleep(0.02)
+        for _ in range(6):  # every connection the pool held, and then some
+            assert await log.head() == 0
+        async with pool.connection() as conn:
+            cur = await conn.execute("SELECT pg_backend_pid()")
+            row = await cur.fetchone()
+            assert row is not None and row[0] != own
+    finally:
+        await pool.close()
