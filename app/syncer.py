@@ -258,27 +258,49 @@ class Syncer:
         return through, None
 
     def _pull(self, tally: _Tally) -> None:
+        """Pull pages until the node has nothing more, applying each in order.
+
+        The next page is asked for (on a worker thread) while this one is applied: its cursor is known
+        once the page is read, and the node builds a page while this laptop writes one. The log's cursor
+        still moves only with the page applied, in order; a failure drops the page fetched ahead."""
         restarted = False
-        while True:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="aurora-pull") as fetcher:
             cursor = self.log.pull_cursor()
             page = self.client.pull(cursor, MAX_BATCH)
-            tally.reached_node = True
-            if page.head < cursor and not restarted:
-                # The node's log is shorter than what this laptop already pulled from it: it was restored
-                # from an older backup. Send it everything again and read it from the start.
-                restarted = True
-                self.log.reset_cursors()
-                self._push(tally)
-                continue
-            tally.pulled += len(page.ops)
-            tally.applied += self.log.apply_pulled([p.op for p in page.ops], page.cursor)
-            if not page.more:
-                return
-            if page.cursor <= cursor:
-                raise NodeProtocolError(
-                    f"the node at {self.client.url} said more operations follow but did not move the cursor; "
-                    "check that it runs the same Aurora version as this laptop"
+            while True:
+                tally.reached_node = True
+                if page.head < cursor and not restarted:
+                    # The node's log is shorter than what this laptop already pulled from it: it was
+                    # restored from an older backup. Send it everything again and read it from the start.
+                    restarted = True
+                    self.log.reset_cursors()
+                    self._push(tally)
+                    cursor = self.log.pull_cursor()
+                    page = self.client.pull(cursor, MAX_BATCH)
+                    continue
+                ahead = (
+                    fetcher.submit(self.client.pull, page.cursor, MAX_BATCH)
+                    if page.more and page.cursor > cursor
+                    else None
                 )
+                try:
+                    tally.pulled += len(page.ops)
+                    tally.applied += self.log.apply_pulled([p.op for p in page.ops], page.cursor)
+                except BaseException:
+                    if ahead is not None:
+                        ahead.cancel()
+                        with contextlib.suppress(Exception):
+                            ahead.result()
+                    raise
+                if not page.more:
+                    return
+                if ahead is None:
+                    raise NodeProtocolError(
+                        f"the node at {self.client.url} said more operations follow but did not move the "
+                        "cursor; check that it runs the same Aurora version as this laptop"
+                    )
+                cursor = self.log.pull_cursor()
+                page = ahead.result()
 
 
 # --- the background loop ------------------------------------------------------------------------------
