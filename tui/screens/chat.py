@@ -36,12 +36,13 @@ from aurora.app.conversations import ChatMessage, ConversationSummary, markdown_
 from aurora.app.errors import AuroraError
 from aurora.schema.chat import MessageStatus, Role, SourceRef
 from aurora.tui.app import AuroraApp
+from aurora.tui.widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
     from textual.widgets.markdown import MarkdownStream
 
     from aurora.app.assistant import Personality
-    from aurora.app.workspace import Workspace
+    from aurora.app.workspace import Workspace, WorkspaceStatus
 
 WAITING_TEXT = "waiting for node: no model could answer here; the node answers after the next sync"
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
@@ -82,7 +83,7 @@ def status_line(m: ChatMessage) -> str:
 def answer_markdown(m: ChatMessage) -> str:
     if m.text:
         return m.text
-    if m.status is MessageStatus.WAITING:
+    if m.status in (MessageStatus.WAITING, MessageStatus.STREAMING):
         return "_…_"
     return "_(no answer)_"
 
@@ -255,6 +256,7 @@ class ChatScreen(Screen[None]):
         self._conversations: list[ConversationSummary] = []
         self._answering: Worker[None] | None = None
         self._answering_queued = False
+        self._said = ""
 
     @property
     def aurora(self) -> AuroraApp:
@@ -275,7 +277,7 @@ class ChatScreen(Screen[None]):
                 yield Transcript(id="transcript")
                 yield Input(placeholder="Ask Robbie about your tasks, notes, mail and meetings; enter sends",
                             id="composer")  # fmt: skip
-        yield Static("", id="chat-status")
+        yield StatusBar(id="status")
         yield Footer()
 
     def _header(self) -> str:
@@ -288,6 +290,7 @@ class ChatScreen(Screen[None]):
         self.aurora.personalities()  # loaded on the UI's first chat, cheap (TOML files)
         self.query_one("#composer", Input).focus()
         self.reload_conversations(select_first=True)
+        self.refresh_status()
         self.answer_waiting()
 
     # ------------------------------------------------------------------------------------- conversations
@@ -341,6 +344,7 @@ class ChatScreen(Screen[None]):
 
     def refresh_after_sync(self, changed: bool) -> None:
         """The background sync finished a round: answers the node wrote may have arrived."""
+        self.refresh_status()
         if changed:
             self.reload_conversations()
             self.reload_messages()
@@ -583,4 +587,14 @@ class ChatScreen(Screen[None]):
         self.aurora.background(export, lambda path: self._say(f"Exported to {path}"))
 
     def _say(self, text: str) -> None:
-        self.query_one("#chat-status", Static).update(escape(text))
+        """A line in the status bar, after the workspace's status and Robbie's mood."""
+        self._said = text
+        self.refresh_status()
+
+    def refresh_status(self) -> None:
+        ws = self.workspace
+
+        def show(status: WorkspaceStatus) -> None:
+            self.query_one(StatusBar).show(status, self._said)
+
+        self.aurora.background(ws.status, show)
