@@ -8,41 +8,96 @@
 - `mood`: how the day looks, from the workload (pure), for the status bar and the tone;
 - `ask`: `Assistant.ask`, streamed, ending in one `AnswerDone` or `AnswerFailed`.
 
-Nothing here imports Textual or the node, and nothing loads a model at import time.
+Nothing here imports Textual or the node, and nothing loads a model at import time. The names below load
+their module on first use, so importing one pure module (`prompt`, `personalities`, as the node does to
+build the same prompt as the laptop) does not load the laptop's store through `ask` and `retrieval`.
 """
 
-from aurora.app.assistant.ask import (
-    LOCAL_MARKER,
-    MAX_QUESTION_BYTES,
-    AnswerDone,
-    AnswerEvent,
-    AnswerFailed,
-    AnswerText,
-    Assistant,
-)
-from aurora.app.assistant.gatekeeper import (
-    Finding,
-    PendingAction,
-    PiiFinding,
-    ProposedAction,
-    fence,
-    new_boundary,
-    pii_check,
-    review,
-    scan,
-)
-from aurora.app.assistant.mood import Mood, SyncHealth, Workload, derive_mood, workload_from
-from aurora.app.assistant.personalities import (
-    Broken,
-    Personality,
-    export_builtin,
-    find_personality,
-    load_personalities,
-    user_personalities_dir,
-)
-from aurora.app.assistant.prompt import NO_SUPPORT, build_prompt, citations, no_support, suggestions
-from aurora.app.assistant.retrieval import retrieve
-from aurora.app.assistant.sources import Source
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aurora.app.assistant.ask import (
+        LOCAL_MARKER,
+        MAX_QUESTION_BYTES,
+        AnswerDone,
+        AnswerEvent,
+        AnswerFailed,
+        AnswerText,
+        Assistant,
+    )
+    from aurora.app.assistant.gatekeeper import (
+        Finding,
+        PendingAction,
+        PiiFinding,
+        ProposedAction,
+        fence,
+        new_boundary,
+        pii_check,
+        review,
+        scan,
+    )
+    from aurora.app.assistant.mood import Mood, SyncHealth, Workload, derive_mood, workload_from
+    from aurora.app.assistant.personalities import (
+        Broken,
+        Personality,
+        export_builtin,
+        find_personality,
+        load_personalities,
+        user_personalities_dir,
+    )
+    from aurora.app.assistant.prompt import NO_SUPPORT, build_prompt, citations, no_support, suggestions
+    from aurora.app.assistant.retrieval import retrieve
+    from aurora.app.assistant.sources import Source
+
+_HOME = {
+    "LOCAL_MARKER": "ask",
+    "MAX_QUESTION_BYTES": "ask",
+    "AnswerDone": "ask",
+    "AnswerEvent": "ask",
+    "AnswerFailed": "ask",
+    "AnswerText": "ask",
+    "Assistant": "ask",
+    "Finding": "gatekeeper",
+    "PendingAction": "gatekeeper",
+    "PiiFinding": "gatekeeper",
+    "ProposedAction": "gatekeeper",
+    "fence": "gatekeeper",
+    "new_boundary": "gatekeeper",
+    "pii_check": "gatekeeper",
+    "review": "gatekeeper",
+    "scan": "gatekeeper",
+    "Mood": "mood",
+    "SyncHealth": "mood",
+    "Workload": "mood",
+    "derive_mood": "mood",
+    "workload_from": "mood",
+    "Broken": "personalities",
+    "Personality": "personalities",
+    "export_builtin": "personalities",
+    "find_personality": "personalities",
+    "load_personalities": "personalities",
+    "user_personalities_dir": "personalities",
+    "NO_SUPPORT": "prompt",
+    "build_prompt": "prompt",
+    "citations": "prompt",
+    "no_support": "prompt",
+    "suggestions": "prompt",
+    "retrieve": "retrieval",
+    "Source": "sources",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "LOCAL_MARKER",
