@@ -50,6 +50,22 @@ class NodeSettings(BaseSettings):
     there is one). Off (`AURORA_NODE_EMBED=0`), changes are still queued, for another node process or a
     later start to embed."""
 
+    ollama_hosts: str = Field(default="", max_length=4000)
+    """Ollama servers the node asks, comma-separated (`http://10.0.0.2:11434,http://10.0.0.3:11434`), in
+    order of preference: the GPU pool that answers questions laptops queued (`aurora.node.answers`)."""
+
+    local_llm: bool = True
+    """Whether the node may answer with the small in-process model (the `local-llm` extra) when no Ollama
+    host can; such answers are marked as the small model's."""
+
+    actions_every_s: float = Field(default=60.0, ge=1.0, le=86_400.0)
+    """How often `aurora-node serve` looks for queued actions (questions asked with no model) to carry
+    out."""
+
+    @property
+    def ollama_host_list(self) -> list[str]:
+        return [h.strip() for h in self.ollama_hosts.split(",") if h.strip()]
+
     @model_validator(mode="after")
     def _pool_bounds(self) -> NodeSettings:
         if self.pool_max < self.pool_min:

@@ -1,6 +1,8 @@
 """The node's periodic jobs, on APScheduler 3 (`AsyncIOScheduler`, on the server's own event loop).
 
-Today one job: Robbie's mood every 20 s (`MOOD_EVERY`). `MoodJob` reads the workload from the replica
+Two jobs: Robbie's mood every 20 s (`MOOD_EVERY`), and the questions laptops queued, answered every
+`actions_every_s` (a minute; `aurora.node.answers`, which claims each action so that two node processes
+never answer the same one). `MoodJob` reads the workload from the replica
 state in PostgreSQL (the `entities` table, written only by folding operations, so it holds what every
 laptop holds), derives the mood with the laptop's own pure function (`aurora.app.mood.derive_mood`, so
 both sides agree on the same data) and keeps the latest reading in memory for `GET /v1/mood`. Every node
@@ -31,6 +33,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -44,11 +47,16 @@ from aurora.app.mood import (
     Workload,
     derive_mood,
 )
+from aurora.node.config import NodeSettings
 from aurora.node.db import Pool
+
+if TYPE_CHECKING:
+    from aurora.node.answers import AnswerProcessor
 
 log = logging.getLogger(__name__)
 
 MOOD_JOB = "mood"
+ACTIONS_JOB = "actions"
 
 # One statement, one snapshot. Values are JSON as operations set them (times as ISO text with an offset,
 # checked when pushed); the pattern guard keeps one odd value from failing the whole read.
@@ -166,7 +174,11 @@ class NodeScheduler:
         *,
         mood_every: timedelta = MOOD_EVERY,
         now: Callable[[], datetime] = _utc_now,
+        settings: NodeSettings | None = None,
+        answers: AnswerProcessor | None = None,
     ) -> None:
+        """`settings`: the node's (None: read from the environment now, as the server's lifespan does);
+        `answers`: the processor for queued questions (None: one from `settings`)."""
         self.mood = MoodJob(pool, now=now)
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.scheduler.add_job(
@@ -179,6 +191,26 @@ class NodeScheduler:
             coalesce=True,  # ...and runs missed meanwhile collapse into one
             misfire_grace_time=max(1, int(mood_every.total_seconds())),
         )
+        settings = settings or NodeSettings()
+        if answers is None:
+            # Imported here: the mood job alone loads none of the laptop's assistant modules.
+            from aurora.node.answers import AnswerProcessor
+
+            answers = AnswerProcessor.from_settings(pool, settings, mood=self._mood_now)
+        self.answers = answers
+        self.scheduler.add_job(
+            self.answers.tick,
+            IntervalTrigger(seconds=settings.actions_every_s, timezone=UTC),
+            id=ACTIONS_JOB,
+            name="answer queued questions",
+            next_run_time=_utc_now(),
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=max(1, int(settings.actions_every_s)),
+        )
+
+    def _mood_now(self) -> Mood | None:
+        return self.mood.latest.mood if self.mood.latest is not None else None
 
     @property
     def running(self) -> bool:
@@ -196,6 +228,8 @@ class NodeScheduler:
         while self.scheduler.running:
             await asyncio.sleep(0)
         await self.mood.idle()
+        await self.answers.idle()
+        await self.answers.aclose()
 
 
-__all__ = ["MOOD_JOB", "MoodJob", "MoodReading", "NodeScheduler", "read_workload"]
+__all__ = ["ACTIONS_JOB", "MOOD_JOB", "MoodJob", "MoodReading", "NodeScheduler", "read_workload"]
