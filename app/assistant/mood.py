@@ -3,7 +3,8 @@
 `derive_mood(Workload) -> Mood` and its rules live in `aurora.app.mood` (pure, standard library only), which
 the node imports too; they are re-exported here, where the assistant and the TUI have always found them.
 `workload_from(workspace, now, sync_status)` gathers the inputs through the workspace's services;
-`mood_now(workspace)` is what the TUI derives every 20 s.
+`mood_now(workspace)` is what the TUI derives every 20 s, with the person's recent messages from the
+conversations (`recent_user_messages`).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ __all__ = [
     "derive_mood",
     "load_score",
     "mood_now",
+    "recent_user_messages",
     "sync_health",
     "sync_worry",
     "upcoming_meetings",
@@ -109,9 +111,37 @@ def workload_from(
     )
 
 
-def mood_now(workspace: Workspace, *, recent_messages: Sequence[str] = ()) -> Mood:
-    """The mood this moment, on the laptop: the workspace's workload and the background sync's health (as
+def recent_user_messages(
+    workspace: Workspace,
+    now: datetime,
+    *,
+    within: timedelta = RECENT_CONVERSATION,
+    limit: int = RECENT_MESSAGES,
+) -> list[str]:
+    """What the person said to the assistant lately: the text of their own messages written within
+    `within` of `now`, the last `limit` of them, oldest first (the same rule the node's job applies)."""
+    since = now - within
+    said: list[tuple[datetime, str]] = []
+    chats = workspace.conversations
+    for conversation in chats.recent(limit):  # the most recently used first
+        if conversation.updated_at < since:
+            break
+        said += [
+            (m.created_at, m.text)
+            for m in chats.messages(conversation.id)
+            if m.role == "user" and m.created_at >= since and m.text.strip()
+        ]
+    said.sort(key=lambda pair: pair[0])
+    return [text for _, text in said[-limit:]]
+
+
+def mood_now(workspace: Workspace, *, recent_messages: Sequence[str] | None = None) -> Mood:
+    """The mood this moment, on the laptop: the workspace's workload, the person's recent messages to the
+    assistant (read from the conversations when not given) and the background sync's health (as
     `workspace.live_status` reports it, when something syncs). What the TUI runs every `MOOD_EVERY`, on a
     worker thread: it reads the store."""
+    now = workspace.now()
     live = workspace.live_status() if workspace.live_status is not None else None
-    return derive_mood(workload_from(workspace, workspace.now(), live, recent_messages=recent_messages))
+    if recent_messages is None:
+        recent_messages = recent_user_messages(workspace, now)
+    return derive_mood(workload_from(workspace, now, live, recent_messages=recent_messages))

@@ -12,7 +12,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aurora.app.assistant import SyncHealth, Workload, derive_mood, workload_from
-from aurora.app.assistant.mood import LEVELS, NEGATIVE_WORDS, SYNC_WORRY_PENDING, conversation_stress
+from aurora.app.assistant.mood import (
+    LEVELS,
+    NEGATIVE_WORDS,
+    RECENT_MESSAGES,
+    SYNC_WORRY_PENDING,
+    conversation_stress,
+    mood_now,
+    recent_user_messages,
+)
+from aurora.app.config import Settings
 from aurora.app.ingest.pipeline import Importer
 from aurora.app.syncer import LiveStatus
 from aurora.app.workspace import Workspace
@@ -150,3 +159,32 @@ def test_the_pure_rules_import_nothing_of_the_laptop() -> None:
     code = f"import sys, aurora.app.mood; print(' '.join(m for m in {heavy!r} if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ""
+
+
+def test_the_laptop_reads_the_persons_recent_messages(settings: Settings) -> None:
+    clock = [FIXED_NOW - timedelta(days=1)]
+    ws = Workspace.open(settings, now=lambda: clock[0])
+    try:
+        chats = ws.conversations
+        yesterday = chats.start("robbie")
+        chats.ask(yesterday, "overwhelmed, panic, everything is broken", "robbie")  # too long ago
+        clock[0] = FIXED_NOW - timedelta(hours=2)
+        today = chats.start("robbie")
+        for n in range(RECENT_MESSAGES):
+            chats.ask(today, f"question {n}", "robbie")
+        clock[0] = FIXED_NOW - timedelta(minutes=5)
+        chats.ask(today, "I'm swamped and behind, the deadline is late", "robbie")
+        clock[0] = FIXED_NOW
+
+        said = recent_user_messages(ws, FIXED_NOW)
+
+        # the last few only, oldest first; yesterday's never count
+        assert said == [f"question {n}" for n in range(1, RECENT_MESSAGES)] + [
+            "I'm swamped and behind, the deadline is late"
+        ]
+        mood = mood_now(ws)
+        assert mood == derive_mood(workload_from(ws, FIXED_NOW, None, recent_messages=said))
+        assert mood.score == conversation_stress(said) > 0 and mood.label == "focused"
+        assert mood_now(ws, recent_messages=()).label == "calm"
+    finally:
+        ws.close()
