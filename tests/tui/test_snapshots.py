@@ -51,6 +51,10 @@ def _then(*steps: Callable[[Pilot[Any]], Awaitable[None]]) -> Callable[[Pilot[An
     async def run(pilot: Pilot[Any]) -> None:
         for step in steps:
             await step(pilot)
+        # A blinking cursor is drawn or not depending on when the picture is taken: hold it still.
+        for field in pilot.app.screen.query("Input, TextArea"):
+            field.cursor_blink = False  # type: ignore[attr-defined]
+        await pilot.pause(0.05)
 
     return run
 
