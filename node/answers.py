@@ -32,10 +32,8 @@ claim is released, the processor stops for this run and says so once in the log 
 has answered in between). A failed answer (a stream that broke off, a model that gave nothing) is written
 as failed, as on the laptop, with its one-line reason.
 
-The laptop's prompt module is imported by name at run time: `aurora.app.assistant.prompt` imports the
-laptop's mood module, which names the workspace for type checking only, and the import contract counts
-that as importing the store. What the node loads at run time is pure (a test checks that neither the
-store nor SQLite is loaded).
+The laptop's prompt module is pure (fences, budget, citations): the node imports it as the laptop does,
+and a test checks that neither the laptop's store nor SQLite is loaded.
 """
 
 from __future__ import annotations
@@ -57,11 +55,18 @@ from psycopg import AsyncConnection
 
 from aurora.app.assistant.injection import scan
 from aurora.app.assistant.personalities import Personality, builtin_personalities, find_personality
+from aurora.app.assistant.prompt import (
+    DEFAULT_BUDGET_CHARS,
+    build_prompt,
+    citations,
+    fit_sources,
+    no_support,
+    prompt_room,
+)
 from aurora.app.assistant.sources import Source
 from aurora.app.errors import AuroraError
 from aurora.app.inference import (
     Backend,
-    ChatMessage,
     ChatRequest,
     InferenceError,
     LocalModelUnavailableError,
@@ -83,13 +88,6 @@ from aurora.sync import Hlc, HybridClock, Operation, new_id
 
 log = logging.getLogger(__name__)
 
-_PROMPT = importlib.import_module("aurora.app.assistant.prompt")  # see the module docstring
-build_prompt: Callable[..., list[ChatMessage]] = _PROMPT.build_prompt
-fit_sources: Callable[[Sequence[Source], int], list[Source]] = _PROMPT.fit_sources
-prompt_room: Callable[[Personality, str, Mood | None, int], int] = _PROMPT.prompt_room
-citations: Callable[[str, Sequence[Source]], list[Source]] = _PROMPT.citations
-no_support: Callable[[Sequence[Source]], str | None] = _PROMPT.no_support
-DEFAULT_BUDGET_CHARS: int = _PROMPT.DEFAULT_BUDGET_CHARS
 
 EXCERPT_CHARS = 1_200
 """As `aurora.app.assistant.retrieval.EXCERPT_CHARS` (that module reads the laptop's search index)."""

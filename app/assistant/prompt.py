@@ -24,10 +24,10 @@ from dataclasses import replace
 from datetime import date
 
 from aurora.app.assistant.gatekeeper import ProposedAction, fence, new_boundary
-from aurora.app.assistant.mood import Mood
 from aurora.app.assistant.personalities import Personality
 from aurora.app.assistant.sources import Source
 from aurora.app.inference import ChatMessage
+from aurora.app.mood import Mood
 
 DEFAULT_BUDGET_CHARS = 4_800
 """About 1,400 tokens of English: what leaves the local model room for a 320-token answer in 2,048."""
