@@ -127,6 +127,28 @@ class TokenGrant(_Lenient):
     expires_in: int = Field(ge=0, le=10**8)
 
 
+class ChunkVector(_Lenient):
+    ord: int = Field(ge=0, le=10**6)
+    text_hash: str = Field(min_length=64, max_length=64)
+    vector: str = Field(max_length=100_000)
+    """float32s, little-endian, base64."""
+
+
+class EntityVectors(_Lenient):
+    entity: str = Field(max_length=32)
+    entity_id: str = Field(max_length=64)
+    model: str = Field(max_length=300)
+    chunks: list[ChunkVector] = Field(max_length=10_000)
+
+
+class VectorsAnswer(_Lenient):
+    """`POST /v1/vectors`: the node's vectors of the entities asked for."""
+
+    dim: int = Field(ge=1, le=10_000)
+    encoding: str = Field(max_length=40)
+    entities: list[EntityVectors] = Field(max_length=1_000)
+
+
 class Health(_Lenient):
     """`GET /v1/healthz`."""
 
@@ -309,6 +331,12 @@ class NodeClient:
         self._check_node()
         params = {"after": str(after), "limit": str(limit)}
         return _parse(PullResponse, self._request("GET", "/v1/ops", params=params), self.url)
+
+    def vectors(self, entities: Sequence[tuple[str, str]], model: str) -> VectorsAnswer:
+        """The node's chunk vectors, made by `model`, of these (entity kind, id) pairs (at most 256)."""
+        self._check_node()
+        body = {"entities": [{"entity": e, "entity_id": i} for e, i in entities], "model": model}
+        return _parse(VectorsAnswer, self._request("POST", "/v1/vectors", json_body=body), self.url)
 
     def open_events(self) -> ClientConnection:
         """Open the live channel (`/v1/events`). Use the result as a context manager; its messages are

@@ -156,7 +156,11 @@ class AuroraApp(App[None]):
             return
         from aurora.app.sync_service import BackgroundSync
 
-        self._sync = BackgroundSync(self.workspace.path, on_report=self._sync_reported)
+        self._sync = BackgroundSync(
+            self.workspace.path,
+            on_report=self._sync_reported,
+            embedding_model=self.workspace.settings.embedding_model,
+        )
         threading.Thread(
             target=self._start_sync, args=(self._sync,), name="aurora-sync-start", daemon=True
         ).start()

@@ -701,7 +701,7 @@ def sync_cmd(ctx: click.Context, status_only: bool, as_json: bool) -> None:
                 if view.last_error:
                     click.echo(f"last error: {view.last_error}")
             return
-        report = sync_service.sync_once(ws.path, ws.store)
+        report = sync_service.sync_once(ws.path, ws.store, ws.settings.embedding_model)
         pending = ws.store.pending_ops()
     if as_json:
         _emit({**asdict(report), "pending": pending})

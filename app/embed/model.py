@@ -41,6 +41,12 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _KNOWN_DIMS = {DEFAULT_MODEL: 384}
 """Dimensions known without loading the model (so a vector table can be made before torch is imported)."""
 
+
+def known_dim(name: str) -> int | None:
+    """The model's vector size where it is known without loading the model; None otherwise."""
+    return _KNOWN_DIMS.get(name)
+
+
 _OFFLINE_ENV = {
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
