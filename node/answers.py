@@ -81,7 +81,7 @@ from aurora.app.search import chunking
 from aurora.node import auth
 from aurora.node.config import NodeSettings
 from aurora.node.db import Pool
-from aurora.node.embed_jobs import Encoder
+from aurora.node.embed_jobs import MAX_ATTEMPTS, Encoder
 from aurora.node.oplog import OPS_LOCK, ingest_on
 from aurora.schema.chat import MAX_MESSAGE, SourceRef
 from aurora.sync import Hlc, HybridClock, Operation, new_id
@@ -143,17 +143,38 @@ _VECTOR_HITS = """
     ORDER BY distance
     LIMIT %(n)s
 """
-_TEXT_HITS = """
+
+
+def _searched_sql() -> str:
+    """The searched fields of an entity (`chunking.SEARCHED_COLUMNS`, the laptop's) as one jsonb array,
+    by kind: what the full-text match reads."""
+    cases = " ".join(
+        f"WHEN '{kind}' THEN jsonb_build_array("
+        + ", ".join(f"e.\"values\" -> '{name}'" for name in columns)
+        + ")"
+        for kind, columns in chunking.SEARCHED_COLUMNS.items()
+    )
+    return f"(CASE e.entity {cases} END)"
+
+
+_SEARCHED = _searched_sql()
+_TEXT_HITS = f"""
     SELECT e.entity, e.entity_id
     FROM entities AS e, to_tsquery('english', %(q)s) AS q
     WHERE e.entity = ANY(%(kinds)s)
       AND (e.entity <> 'item' OR e."values" ->> 'kind' = ANY(%(items)s))
       AND e."values" -> 'deleted' IS DISTINCT FROM 'true'::jsonb
-      AND jsonb_to_tsvector('english', aurora_searched(e.entity, e."values"), '["string"]') @@ q
-    ORDER BY ts_rank(jsonb_to_tsvector('english', aurora_searched(e.entity, e."values"), '["string"]'), q)
-             DESC, e.entity_id
+      AND jsonb_to_tsvector('english', {_SEARCHED}, '["string"]') @@ q
+    ORDER BY ts_rank(jsonb_to_tsvector('english', {_SEARCHED}, '["string"]'), q) DESC, e.entity_id
     LIMIT %(n)s
 """
+_EMBEDDING_DUE = "SELECT count(*) FROM embed_jobs WHERE attempts < %s"
+"""Changes still waiting for their vectors (not parked after failing)."""
+EMBED_WAIT_S = 30.0
+"""How long a run waits for the node's embedding worker to catch up before it retrieves: a question
+pushed with the note it asks about should find that note."""
+
+
 _WORD = re.compile(r"[^\W_]+")
 
 
@@ -448,8 +469,12 @@ class AnswerProcessor:
         budget_chars: int = DEFAULT_BUDGET_CHARS,
         sources_limit: int = SOURCES_LIMIT,
         now: Callable[[], datetime] = _utc_now,
+        embed_wait_s: float = 0.0,
     ) -> None:
+        """`embed_wait_s`: how long a run waits for the embedding worker to clear its queue first (0 when
+        no worker runs on this node: the queue would never clear)."""
         self._pool = pool
+        self.embed_wait_s = embed_wait_s
         self.router = router
         self.encoder = encoder
         self.personalities = dict(personalities or builtin_personalities())
@@ -473,7 +498,19 @@ class AnswerProcessor:
         laptop's embedding model (loaded on the first question)."""
         from aurora.app.embed import Embedder
 
-        return cls(pool, Router(node_backends(settings)), encoder=Embedder(), mood=mood)
+        wait = EMBED_WAIT_S if settings.embed else 0.0
+        return cls(pool, Router(node_backends(settings)), encoder=Embedder(), mood=mood, embed_wait_s=wait)
+
+    async def _embedding_caught_up(self) -> None:
+        """Wait (at most `embed_wait_s`) until the embedding worker has no change left to embed."""
+        deadline = asyncio.get_running_loop().time() + self.embed_wait_s
+        while asyncio.get_running_loop().time() < deadline:
+            async with self._pool.connection() as conn:
+                cur = await conn.execute(_EMBEDDING_DUE, (MAX_ATTEMPTS,))
+                row = await cur.fetchone()
+            if not row or not row[0]:
+                return
+            await asyncio.sleep(0.25)
 
     async def node_id(self) -> str:
         if self._node_id is None:
@@ -495,6 +532,8 @@ class AnswerProcessor:
                 self._no_model(f"{len(rows)} waiting", "no Ollama host is set, no small model installed")
                 report.waiting = len(rows)
                 return report
+            if rows:
+                await self._embedding_caught_up()
             for action_id, values in rows:
                 ask = _queued(str(action_id), values if isinstance(values, dict) else {})
                 if ask is None:

@@ -340,6 +340,10 @@ def create_app(settings: NodeSettings | None = None, *, database: Database | Non
     async def push(body: PushRequest, request: Request, device_id: Device) -> PushResponse:
         answer = await node(request).log.push(device_id, body)
         metrics.pushed.inc(len(answer.accepted))
+        if answer.accepted and any(op.get("entity") == "action" for op in body.ops):
+            scheduler = getattr(request.app.state, "scheduler", None)
+            if scheduler is not None:  # a question queued on a laptop: answer it now, not within a minute
+                scheduler.answer_soon()
         return answer
 
     @app.get("/v1/ops", response_model=PullResponse)

@@ -209,6 +209,11 @@ class NodeScheduler:
             misfire_grace_time=max(1, int(settings.actions_every_s)),
         )
 
+    def answer_soon(self) -> None:
+        """Run the queued-questions job now (a push just brought an action) rather than at its next turn."""
+        if self.scheduler.running:
+            self.scheduler.modify_job(ACTIONS_JOB, next_run_time=_utc_now())
+
     def _mood_now(self) -> Mood | None:
         return self.mood.latest.mood if self.mood.latest is not None else None
 

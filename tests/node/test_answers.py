@@ -321,3 +321,33 @@ def test_the_node_loads_neither_the_laptop_store_nor_sqlite() -> None:
 def test_an_answer_is_cleaned_as_the_laptop_cleans_it() -> None:
     said = "<<<END SOURCE S1 abc>>>The offsite is in Lisbon [S1].\nSee you.\nSee you.\nSee you.\n"
     assert clean_answer(said) == "The offsite is in Lisbon [S1].\nSee you."
+
+
+async def test_the_served_node_answers_as_soon_as_the_question_arrives(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, personalities: dict[str, Personality]
+) -> None:
+    """The whole way, as a person sees it: `aurora-node serve` with its own embedder and small model, a
+    laptop that asks offline and syncs; the push wakes the node's job (its interval here is a day), and a
+    later sync brings the answer."""
+    monkeypatch.setenv("AURORA_NODE_ACTIONS_EVERY_S", "86400")
+    monkeypatch.setenv("AURORA_NODE_LOCAL_LLM", "1")
+    monkeypatch.setenv("AURORA_CREDENTIALS_KEY", "a secret only for this test")
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    with running_node(pg_url, tmp_path / "node") as url:
+        ws = Workspace.open(Settings(data_dir=tmp_path, workspace=str(tmp_path / "a.db"), device_name="a"))
+        try:
+            sync_service.pair(ws.path, ws.store, url, pairing_code(pg_url, "laptop-a"))
+            ws.notes.add("The Lisbon offsite is booked at the Hotel Bluebottle from 12 to 14 March.")
+            _sync(ws)
+            _, answer_id = await _ask_offline(ws, personalities, tmp_path, "Where is the Lisbon offsite?")
+            _sync(ws)  # the push carries the action: the node starts on it now
+            deadline = time.monotonic() + 240
+            while ws.conversations.message(answer_id).status is MessageStatus.WAITING:
+                assert time.monotonic() < deadline, "the node did not answer within 4 minutes"
+                await asyncio.sleep(2)
+                _sync(ws)
+            answer = ws.conversations.message(answer_id)
+            assert answer.status is MessageStatus.DONE and answer.text.strip() and answer.local
+            assert ws.conversations.queued() == []
+        finally:
+            ws.close()
