@@ -57,8 +57,10 @@ DIM = 384
 """The vectors' length: `chunk_vectors.vector` is `vector(384)`; a model of another size needs a migration."""
 SEARCHED_KINDS = tuple(chunking.SEARCHED_COLUMNS)
 """The kinds the triggers queue (`aurora_searched` in migration 0005 names the same kinds and fields)."""
-BATCH = 64
-"""Entities per claim."""
+BATCH = 512
+"""Entities per claim. Large, because a batch is padded to its longest text: the claim's chunks are encoded
+in one call that sorts them by length, so like lengths share a batch (claims of 64 in queue order ran four
+times slower than one sorted `encode` of the same texts; claims of 512 ran as fast)."""
 LEASE_S = 60.0
 MAX_ATTEMPTS = 5
 RETRY_BASE_S = 30.0
@@ -163,8 +165,16 @@ _CLAIM = """
         attempts = j.attempts + 1
     FROM picked
     WHERE j.entity = picked.entity AND j.entity_id = picked.entity_id
-    RETURNING j.entity, j.entity_id, j.version,
-        (SELECT e."values" FROM entities AS e WHERE e.entity = j.entity AND e.entity_id = j.entity_id)
+    RETURNING j.entity, j.entity_id, j.version
+"""
+# Read after the claim commits, in statements of their own: their snapshot holds every change made before
+# the claim (a change made after it bumps the claimed version). Read in the claim's own statement, the
+# values could come from an older snapshot than the job rows it locked, and a change committed in between
+# would never be embedded.
+_VALUES = """
+    SELECT e.entity, e.entity_id, e."values"
+    FROM entities AS e
+    JOIN jsonb_to_recordset(%s::jsonb) AS k(entity text, entity_id text) USING (entity, entity_id)
 """
 _KNOWN = """
     SELECT c.entity, c.entity_id, c.ord, c.text_hash, c.model
@@ -336,11 +346,12 @@ class EmbedWorker:
                 rows = await cur.fetchall()
             if not rows:
                 return None
-            jobs = {
-                (str(e), str(i)): Job(str(e), str(i), int(v), vals if isinstance(vals, dict) else None)
-                for e, i, v, vals in rows
-            }
-            cur = await conn.execute(_KNOWN, (_keys_json(jobs),))
+            jobs = {(str(e), str(i)): Job(str(e), str(i), int(v), None) for e, i, v in rows}
+            keys = _keys_json(jobs)
+            cur = await conn.execute(_VALUES, (keys,))
+            for entity, entity_id, values in await cur.fetchall():
+                jobs[(entity, entity_id)].values = values if isinstance(values, dict) else None
+            cur = await conn.execute(_KNOWN, (keys,))
             for entity, entity_id, ord_, digest, model in await cur.fetchall():
                 jobs[(entity, entity_id)].known[int(ord_)] = (str(digest), str(model))
         return Claim(claim_id, sorted(jobs.values(), key=lambda j: j.key))
@@ -439,19 +450,15 @@ class EmbedWorker:
     async def _write(self, conn: AsyncConnection[Any], jobs: list[Job]) -> None:
         trim = [{"entity": j.entity, "entity_id": j.entity_id, "n": len(j.chunks)} for j in jobs]
         await conn.execute(_TRIM, (_ENCODER.encode(trim),))
-        columns: tuple[list[Any], ...] = ([], [], [], [], [], [])
-        for job in jobs:
-            assert job.vectors is not None or not job.todo
-            for row, n in enumerate(job.todo):
-                assert job.vectors is not None
-                for column, value in zip(
-                    columns,
-                    (job.entity, job.entity_id, n, self.model, job.hashes[n], job.vectors[row]),
-                    strict=True,
-                ):
-                    column.append(value)
-        if columns[0]:
-            await conn.execute(_UPSERT, columns)
+        rows = [
+            (job.entity, job.entity_id, n, self.model, job.hashes[n], job.vectors[row])
+            for job in jobs
+            if job.vectors is not None
+            for row, n in enumerate(job.todo)
+        ]
+        if rows:
+            # One statement for the batch: each column travels as one array (`unnest`).
+            await conn.execute(_UPSERT, [list(column) for column in zip(*rows, strict=True)])
 
     async def _vector_info(self, conn: AsyncConnection[Any]) -> TypeInfo:
         if self._vector_type is None:

@@ -39,7 +39,7 @@ from aurora.node.embed_jobs import (
     queue_status,
     text_hash,
 )
-from aurora.node.oplog import PgActionLog
+from aurora.node.oplog import PgActionLog, ingest_on
 from aurora.node.vectors_api import MAX_ENTITIES, decode_vector
 from aurora.schema import ENTITY_FIELDS
 from aurora.sync import HybridClock, Operation, new_id
@@ -174,10 +174,13 @@ async def _drain(worker: EmbedWorker) -> int:
 
 async def test_the_trigger_watches_exactly_the_fields_the_laptop_searches(pool: Pool) -> None:
     async with pool.connection() as conn:
-        for kind in ENTITY_FIELDS:
-            cur = await conn.execute("SELECT aurora_searched(%s, '{}'::jsonb) IS NOT NULL", (kind,))
-            row = await cur.fetchone()
-            assert row is not None and row[0] == (kind in chunking.SEARCHED_COLUMNS), kind
+        for kind, fields in ENTITY_FIELDS.items():
+            for field in fields:
+                cur = await conn.execute(
+                    "SELECT aurora_searched_changed(%s, jsonb_build_object(%s::text, 1), '{}')", (kind, field)
+                )
+                row = await cur.fetchone()
+                assert row is not None and row[0] == (field in chunking.SEARCHED_COLUMNS.get(kind, ())), field
     assert set(SEARCHED_KINDS) == set(chunking.SEARCHED_COLUMNS)
     log, laptop = PgActionLog(pool), Laptop()
     for kind, columns in chunking.SEARCHED_COLUMNS.items():
@@ -195,15 +198,21 @@ async def test_the_trigger_watches_exactly_the_fields_the_laptop_searches(pool: 
     assert await _jobs(pool) == {}
 
 
-async def test_a_push_queues_each_changed_entity_once_and_bumps_its_version(pool: Pool) -> None:
+async def test_a_push_queues_each_changed_entity_once_and_bumps_a_claimed_ones_version(pool: Pool) -> None:
     log, laptop = PgActionLog(pool), Laptop()
     await log.ingest([laptop.op("task", "t1", **_task("Call Dana")), laptop.op("note", "n1", body="Milk")])
     jobs = await _jobs(pool)
     assert set(jobs) == {("task", "t1"), ("note", "n1")} and jobs[("task", "t1")]["version"] == 1
-    await log.ingest(
-        [laptop.op("task", "t1", title="Call Dana today"), laptop.op("task", "t1", notes="re Q3")]
-    )
-    assert (await _jobs(pool))[("task", "t1")]["version"] == 2  # one statement, one bump
+    await log.ingest([laptop.op("task", "t1", title="Call Dana today")])
+    assert (await _jobs(pool))[("task", "t1")]["version"] == 1  # waiting: whoever claims it reads the latest
+    claim = await EmbedWorker(pool, Recorder()).claim()
+    assert claim is not None and {j.key: j.version for j in claim.jobs} == {
+        ("task", "t1"): 1,
+        ("note", "n1"): 1,
+    }
+    assert claim.jobs[1].values is not None and claim.jobs[1].values["title"] == "Call Dana today"
+    await log.ingest([laptop.op("task", "t1", title="Call Dana now"), laptop.op("task", "t1", notes="Q3")])
+    assert (await _jobs(pool))[("task", "t1")]["version"] == 2  # claimed: one statement, one bump
     await log.ingest([laptop.op("task", "t1", quadrant=1, status="done")])  # not searched: nothing
     assert (await _jobs(pool))[("task", "t1")]["version"] == 2
 
@@ -290,6 +299,20 @@ async def test_only_changed_chunks_are_encoded_again_and_stale_ones_removed(pool
     await log.ingest([laptop.op("note", "n1", deleted=True)])
     await _drain(worker)
     assert ("note", "n1") not in await _vectors(pool) and await _jobs(pool) == {}
+
+
+async def test_a_job_a_push_is_changing_is_not_claimed_until_the_push_commits(
+    pg_server: PgTestServer, pg_url: str, pool: Pool
+) -> None:
+    log, laptop = PgActionLog(pool), Laptop()
+    await log.ingest([laptop.op("task", "t1", **_task("Old title"))])
+    worker = EmbedWorker(pool, Recorder())
+    async with pg_server.pool(pg_url) as pushing, pushing.connection() as conn, conn.transaction():
+        await ingest_on(conn, [laptop.op("task", "t1", title="New title")])
+        assert await worker.claim() is None  # the push holds the job's row: skipped, not read stale
+    claim = await worker.claim()
+    assert claim is not None and claim.jobs[0].values is not None
+    assert claim.jobs[0].values["title"] == "New title"
 
 
 async def test_a_change_made_while_embedding_is_embedded_again(pool: Pool) -> None:
