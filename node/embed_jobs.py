@@ -56,7 +56,8 @@ log = logging.getLogger(__name__)
 DIM = 384
 """The vectors' length: `chunk_vectors.vector` is `vector(384)`; a model of another size needs a migration."""
 SEARCHED_KINDS = tuple(chunking.SEARCHED_COLUMNS)
-"""The kinds the triggers queue (`aurora_searched` in migration 0005 names the same kinds and fields)."""
+"""The kinds the triggers queue (migration 0005 names the same kinds, and `aurora_searched_changed` the same
+fields; a test checks)."""
 BATCH = 512
 """Entities per claim. Large, because a batch is padded to its longest text: the claim's chunks are encoded
 in one call that sorts them by length, so like lengths share a batch (claims of 64 in queue order ran four

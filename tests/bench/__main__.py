@@ -2,7 +2,7 @@
 
 Nothing touches the user's data: Aurora's data dir and config file point into a temporary folder, which is
 removed at the end (pass --keep to leave it). Name benchmarks to run only those: startup, move, commit,
-import, search, quality, sync, inference, chat.
+import, search, quality, sync, inference, embedqueue, chat.
 """
 
 from __future__ import annotations
@@ -17,7 +17,18 @@ import time
 from tests.bench import sync_speed
 from tests.bench.common import N_TASKS, Row, build_workspace, copy_workspace, isolated_root
 
-BENCHMARKS = ("startup", "move", "commit", "import", "search", "quality", "sync", "inference", "chat")
+BENCHMARKS = (
+    "startup",
+    "move",
+    "commit",
+    "import",
+    "search",
+    "quality",
+    "sync",
+    "inference",
+    "embedqueue",
+    "chat",
+)
 
 
 def _table(rows: list[Row]) -> str:
@@ -43,6 +54,7 @@ def main() -> int:
     from tests.bench import (
         chat_retrieval,
         commit,
+        embed_queue,
         import_speed,
         inference_speed,
         move,
@@ -67,6 +79,7 @@ def main() -> int:
             ("quality", search_quality),
             ("sync", sync_speed),
             ("inference", inference_speed),
+            ("embedqueue", embed_queue),
             ("chat", chat_retrieval),
         )
         for name, runner in runners:
