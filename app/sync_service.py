@@ -80,14 +80,13 @@ def adopt_vectors(store: Store, client: NodeClient, model: str) -> int:
     for the node's sake: a node without vectors, an old one, or one gone away leaves the work to the local
     embedding worker."""
     from aurora.app.embed.model import known_dim
+    from aurora.app.search.indexer import Indexer
     from aurora.app.search.node_vectors import (
         NodeChunk,
         NodeEntityVectors,
         adopt_node_vectors,
         decode_vector,
     )
-
-    from aurora.app.search.indexer import Indexer
 
     dim = known_dim(model)
     if dim is None or not store.fts5:

@@ -83,9 +83,12 @@ def retrieve(
     query = search_terms(question)
     if not query or not kinds or limit <= 0:
         return []
+    # A scope of every kind needs no kind filter, and the item-kind filter costs a subquery in each half of
+    # the hybrid search (about 36 ms of a chat turn at 100,000 chunks).
+    wanted = None if set(kinds) >= set(SCOPE_KINDS.values()) else kinds
     sources: list[Source] = []
     # The trailing space: a question is not being typed, so its last word matches whole, as the others do.
-    for hit in search.query(query + " ", kinds=kinds, limit=limit):
+    for hit in search.query(query + " ", kinds=wanted, limit=limit):
         doc = search.read(hit.kind, hit.entity_id)
         body = "\n".join(x for x in (doc.meta, doc.body) if x.strip())
         text = excerpt(body, hit.snippet, excerpt_chars)

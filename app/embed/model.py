@@ -69,10 +69,22 @@ QUERY_THREADS = 4
 """At most this many torch threads for one query (beyond four, a 10-token input gains nothing)."""
 
 
-def query_threads() -> int:
-    """Torch threads for a search query: every core, up to QUERY_THREADS (measured on a 2-core machine:
-    all-MiniLM-L6-v2, a short query, 10.7 ms on one thread, 8.5 ms on two)."""
-    return max(1, min(QUERY_THREADS, os.cpu_count() or 1))
+def query_threads(load: float | None = None) -> int:
+    """Torch threads for a search query: every idle core, up to QUERY_THREADS, at least one.
+
+    Measured on a 2-core machine with all-MiniLM-L6-v2 and a short query: 10.7 ms on one thread, 8.5 ms on
+    two when the machine is idle; but with the other core busy (the background embedding, a build, another
+    process), two threads wait on each other and the median went to 340 ms against 11.6 ms on one. So the
+    cores counted are those the 1-minute load average leaves idle (`load`: that average; None reads it).
+    """
+    cores = os.cpu_count() or 1
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except OSError:  # no load average on this platform: assume the machine is idle
+            load = 0.0
+    idle = int(cores - load + 0.5)
+    return max(1, min(QUERY_THREADS, cores, idle))
 
 
 def _first_line(error: BaseException) -> str:
@@ -137,7 +149,6 @@ class Embedder:
         self.name = name
         """The model setting's value: `all-MiniLM-L6-v2` or a path to a model folder."""
         self._threads = threads or default_threads()
-        self._query_threads = max(self._threads, query_threads())
         self._direct: Callable[[str], NDArray[np.float32]] | None = None
         self._model: SentenceTransformer | None = None
         self._error: EmbedModelError | None = None
@@ -227,13 +238,14 @@ class Embedder:
         (see the module's docstring)."""
         self._get_model()
         direct = self._direct
+        threads = max(self._threads, query_threads())  # read per query: the load changes
         if direct is None:
             with self._run_lock:
-                _set_threads(self._query_threads)
+                _set_threads(threads)
             vector: NDArray[np.float32] = self.encode([text])[0]
             return vector
         with self._run_lock:
-            _set_threads(self._query_threads)
+            _set_threads(threads)
             return direct(text)
 
 

@@ -132,3 +132,15 @@ def test_importing_the_package_does_not_import_torch() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_query_uses_only_the_cores_the_load_leaves_idle(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aurora.app.embed.model import QUERY_THREADS, query_threads
+
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert query_threads(load=0.1) == QUERY_THREADS  # idle: every core, up to the cap
+    assert query_threads(load=5.8) == 2
+    assert query_threads(load=12.0) == 1  # overloaded: one thread, never none
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert query_threads(load=0.3) == 2
+    assert query_threads(load=1.2) == 1  # the other core is busy: two threads would wait on each other
