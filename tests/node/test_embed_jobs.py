@@ -301,6 +301,20 @@ async def test_only_changed_chunks_are_encoded_again_and_stale_ones_removed(pool
     assert ("note", "n1") not in await _vectors(pool) and await _jobs(pool) == {}
 
 
+async def test_a_claim_takes_the_smallest_of_the_next_due_entities(pool: Pool) -> None:
+    log, laptop = PgActionLog(pool), Laptop()
+    words = np.random.default_rng(3).integers(0, 10**9, 3000)  # text that does not compress to nothing
+    sizes = {"n1": 1800, "n2": 10, "n3": 900, "n4": 40}
+    await log.ingest(
+        [laptop.op("note", k, body=" ".join(map(str, words[:n])), deleted=False) for k, n in sizes.items()]
+    )
+    worker = EmbedWorker(pool, Recorder(), batch=2)  # its window: the next 8 due
+    first, second = await worker.claim(), await worker.claim()
+    assert first is not None and second is not None
+    assert [j.entity_id for j in first.jobs] == ["n2", "n4"]
+    assert [j.entity_id for j in second.jobs] == ["n1", "n3"]
+
+
 async def test_a_job_a_push_is_changing_is_not_claimed_until_the_push_commits(
     pg_server: PgTestServer, pg_url: str, pool: Pool
 ) -> None:
