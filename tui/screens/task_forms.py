@@ -51,7 +51,7 @@ class QuickAddModal(ModalScreen[str | None]):
     @work(thread=True, exclusive=True, group="quick-add-preview")
     def _parse(self, text: str) -> None:
         # Parsing dates is CPU work of a few ms; it runs off the UI thread so typing never stutters.
-        now = datetime.now().astimezone()
+        now = _clock(self.app)
         if not text.strip():
             preview = ""
         else:
@@ -65,7 +65,7 @@ class QuickAddModal(ModalScreen[str | None]):
     def _submit(self, event: Input.Submitted) -> None:
         text = event.value.strip()
         try:
-            quickadd.parse(text, datetime.now().astimezone())
+            quickadd.parse(text, _clock(self.app))
         except InvalidInputError as exc:
             self.query_one("#preview", Static).update(f"[red]{escape(str(exc))}[/]")
             return
@@ -118,7 +118,7 @@ class TaskFormModal(ModalScreen[TaskEdit | None]):
         self.action_save()
 
     def action_save(self) -> None:
-        now = datetime.now().astimezone()
+        now = _clock(self.app)
         try:
             due = quickadd.parse_due(self.query_one("#due", Input).value, now)
         except InvalidInputError as exc:
@@ -144,3 +144,10 @@ class TaskFormModal(ModalScreen[TaskEdit | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def _clock(app: object) -> datetime:
+    """Now, by the workspace's clock (the one the matrix shows and the tests fix), in local time."""
+    workspace = getattr(app, "workspace", None)
+    now = workspace.now() if workspace is not None else datetime.now()
+    return now.astimezone()
