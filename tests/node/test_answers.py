@@ -68,6 +68,9 @@ def node(pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     """A served node whose own scheduler leaves queued questions alone: the tests run the processor."""
     monkeypatch.setenv("AURORA_NODE_ACTIONS_EVERY_S", "86400")
     monkeypatch.setenv("AURORA_NODE_LOCAL_LLM", "0")
+    # The tests embed on the node themselves (`_embed_all`): a served worker embedding at the same time
+    # would leave some vectors unwritten when the processor retrieves, and the sources would vary.
+    monkeypatch.setenv("AURORA_NODE_EMBED", "0")
     with running_node(pg_url, tmp_path / "node") as url:
         yield url
 
