@@ -29,8 +29,10 @@ from aurora.schema.chat import (
     ActionKind,
     ActionStatus,
     MessageStatus,
+    QueuedAsk,
     Role,
     SourceRef,
+    queued_ask,
 )
 from aurora.sync import new_id
 
@@ -73,18 +75,6 @@ class Turn:
     conversation_id: str
     question_id: str
     answer_id: str
-
-
-@dataclass(frozen=True)
-class QueuedAsk:
-    """An `ask` action waiting for a model."""
-
-    action_id: str
-    conversation_id: str
-    question_id: str
-    answer_id: str
-    question: str
-    personality: str
 
 
 def title_from(question: str) -> str:
@@ -177,23 +167,8 @@ class ConversationService:
             "SELECT id, payload FROM actions WHERE status = 'queued' AND kind = 'ask' AND deleted = 0 "
             "ORDER BY created_at, id"
         )
-        out: list[QueuedAsk] = []
-        for action_id, payload in rows:
-            p = json.loads(payload or "{}")
-            try:
-                out.append(
-                    QueuedAsk(
-                        action_id,
-                        str(p["conversation_id"]),
-                        str(p["question_id"]),
-                        str(p["answer_id"]),
-                        str(p["question"]),
-                        str(p.get("personality") or ""),
-                    )
-                )
-            except KeyError:
-                continue  # not an ask this version understands
-        return out
+        found = (queued_ask(str(action_id), json.loads(payload or "{}")) for action_id, payload in rows)
+        return [ask for ask in found if ask is not None]
 
     def resolve_id(self, short: str) -> str:
         """A conversation's full id from the tail `aurora chat list` shows (at least 4 characters)."""

@@ -53,6 +53,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from aurora.app.assistant.answer_text import clean_answer, repeating
 from aurora.app.assistant.injection import scan
 from aurora.app.assistant.personalities import Personality, builtin_personalities, find_personality
 from aurora.app.assistant.prompt import (
@@ -83,7 +84,7 @@ from aurora.node.config import NodeSettings
 from aurora.node.db import Pool
 from aurora.node.embed_jobs import MAX_ATTEMPTS, Encoder
 from aurora.node.oplog import OPS_LOCK, ingest_on
-from aurora.schema.chat import MAX_MESSAGE, SourceRef
+from aurora.schema.chat import MAX_MESSAGE, QueuedAsk, SourceRef, queued_ask
 from aurora.sync import Hlc, HybridClock, Operation, new_id
 
 log = logging.getLogger(__name__)
@@ -365,41 +366,6 @@ async def retrieve_on_node(
 
 # --- the answer -----------------------------------------------------------------------------------------
 
-_MARKER = re.compile(r"<<<[^\n]*?(?:>>>|$)", re.MULTILINE)
-"""A source marker the model echoed ("<<<END SOURCE S2 ...>>>"), as the laptop's `MarkerFilter` drops it."""
-REPEATS = 3
-
-
-def clean_answer(text: str) -> str:
-    """The model's text as the laptop keeps it: echoed source markers dropped, and each run of a repeated
-    line (a small model loops) kept once; stripped."""
-    kept: list[str] = []
-    last = None
-    for line in _MARKER.sub("", text).split("\n"):
-        key = line.strip()
-        if key and key == last:
-            continue
-        if not key and kept and not kept[-1].strip():
-            continue
-        kept.append(line)
-        last = key or last
-    return "\n".join(kept).strip()
-
-
-def _looping(text: str) -> bool:
-    lines = [line.strip() for line in text.split("\n")[:-1] if sum(c.isalnum() for c in line) >= 3]
-    return len(lines) >= REPEATS and len({*lines[-REPEATS:]}) == 1
-
-
-@dataclass(frozen=True)
-class QueuedAsk:
-    action_id: str
-    conversation_id: str
-    question_id: str
-    answer_id: str
-    question: str
-    personality: str
-
 
 @dataclass(frozen=True)
 class Answer:
@@ -431,23 +397,6 @@ class RunReport:
     """Claimed by another process, or answered or cancelled elsewhere meanwhile."""
     seconds: list[float] = field(default_factory=list)
     """How long each written answer took, claim to commit."""
-
-
-def _queued(action_id: str, values: Mapping[str, Any]) -> QueuedAsk | None:
-    payload = values.get("payload")
-    if not isinstance(payload, dict):
-        return None
-    try:
-        return QueuedAsk(
-            action_id,
-            str(payload["conversation_id"]),
-            str(payload["question_id"]),
-            str(payload["answer_id"]),
-            str(payload["question"]),
-            str(payload.get("personality") or ""),
-        )
-    except KeyError:
-        return None  # not an ask this version understands
 
 
 class AnswerProcessor:
@@ -535,7 +484,7 @@ class AnswerProcessor:
             if rows:
                 await self._embedding_caught_up()
             for action_id, values in rows:
-                ask = _queued(str(action_id), values if isinstance(values, dict) else {})
+                ask = queued_ask(str(action_id), values.get("payload") if isinstance(values, dict) else None)
                 if ask is None:
                     continue
                 claim = uuid.uuid4()
@@ -653,7 +602,7 @@ class AnswerProcessor:
                         async for chunk in stream:
                             backend, model = chunk.backend, chunk.model
                             parts.append(chunk.text)
-                            if _looping("".join(parts)):
+                            if repeating("".join(parts)):
                                 break  # leaving the block closes the stream: the model stops
                     break
                 except ModelNotFoundError as error:

@@ -11,6 +11,8 @@ marked done in the same transaction, so a second answerer sees it taken.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -97,3 +99,32 @@ class Action(_Entity):
     error: str = Field(default="", max_length=2000)
     done_by: str = Field(default="", max_length=64)
     """The device (or node) that carried it out."""
+
+
+@dataclass(frozen=True)
+class QueuedAsk:
+    """An `ask` action as whoever answers it reads it (the laptop's conversations, the node's processor)."""
+
+    action_id: str
+    conversation_id: str
+    question_id: str
+    answer_id: str
+    question: str
+    personality: str
+
+
+def queued_ask(action_id: str, payload: object) -> QueuedAsk | None:
+    """The ask in an action's payload; None for a payload this version does not understand."""
+    if not isinstance(payload, Mapping):
+        return None
+    try:
+        return QueuedAsk(
+            action_id,
+            str(payload["conversation_id"]),
+            str(payload["question_id"]),
+            str(payload["answer_id"]),
+            str(payload["question"]),
+            str(payload.get("personality") or ""),
+        )
+    except KeyError:
+        return None

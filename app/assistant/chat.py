@@ -28,11 +28,11 @@ from aurora.app.assistant.ask import (
 )
 from aurora.app.assistant.mood import Mood
 from aurora.app.assistant.personalities import find_personality
-from aurora.app.conversations import QueuedAsk, Turn
+from aurora.app.conversations import Turn
 from aurora.app.errors import AuroraError
 from aurora.app.inference import Backend
 from aurora.app.inference.errors import one_line
-from aurora.schema.chat import SourceRef
+from aurora.schema.chat import QueuedAsk, SourceRef
 
 WAITING_LINE = "waiting for a model: the node answers it after the next sync"
 STOPPED_LINE = "stopped by you"

@@ -235,7 +235,7 @@ async def test_hostile_mail_in_the_prompt_never_leads_to_a_silent_action(
 
 
 def test_echoed_source_markers_are_left_out_of_the_answer() -> None:
-    from aurora.app.assistant.ask import MarkerFilter
+    from aurora.app.assistant.answer_text import MarkerFilter
 
     stream = [
         "<",
@@ -252,7 +252,7 @@ def test_echoed_source_markers_are_left_out_of_the_answer() -> None:
 
 
 def test_a_looping_answer_is_noticed_and_trimmed() -> None:
-    from aurora.app.assistant.ask import repeating, without_repeats
+    from aurora.app.assistant.answer_text import repeating, without_repeats
 
     loop = "Here is the answer:\n\nThe answer is:\n\nThe answer is:\n\nThe answer is:\n\nThe ans"
     assert repeating(loop) and not repeating("a\nb\na\nb\n") and not repeating("xyz\nxyz\nxyz")
