@@ -30,7 +30,7 @@ from aurora.app.inference.errors import (
     RequestRejectedError,
     one_line,
 )
-from aurora.app.inference.probe import probe
+from aurora.app.inference.probe import choose_model, probe
 from aurora.app.inference.types import BackendHealth, ChatChunk, ChatRequest, JsonSchema, Timeouts
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
@@ -110,14 +110,10 @@ class OllamaBackend:
     # --- calls ---------------------------------------------------------------------------------------
 
     async def _model_for(self, model: str | None) -> str:
-        if model:
-            return model
-        if self._default_model:
-            return self._default_model
-        models = self._known_models or await self.models()
-        if not models:
-            raise ModelNotFoundError(f"Ollama at {self._host} has no models: run `ollama pull <model>` there")
-        return models[0]
+        return await choose_model(
+            model, self._default_model, self._known_models, self.models,
+            f"Ollama at {self._host} has no models: run `ollama pull <model>` there",
+        )  # fmt: skip
 
     async def models(self) -> list[str]:
         try:

@@ -26,7 +26,7 @@ from aurora.app.inference.errors import (
     RequestRejectedError,
     one_line,
 )
-from aurora.app.inference.probe import probe
+from aurora.app.inference.probe import choose_model, probe
 from aurora.app.inference.types import BackendHealth, ChatChunk, ChatRequest, JsonSchema, Timeouts
 
 
@@ -130,14 +130,10 @@ class OpenAICompatibleBackend:
     # --- calls ---------------------------------------------------------------------------------------
 
     async def _model_for(self, model: str | None) -> str:
-        if model:
-            return model
-        if self._default_model:
-            return self._default_model
-        models = self._known_models or await self.models()
-        if not models:
-            raise ModelNotFoundError(f"The server at {self._root} lists no models: load one there")
-        return models[0]
+        return await choose_model(
+            model, self._default_model, self._known_models, self.models,
+            f"The server at {self._root} lists no models: load one there",
+        )  # fmt: skip
 
     async def models(self) -> list[str]:
         try:

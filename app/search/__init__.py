@@ -11,8 +11,9 @@ node does, to cut text exactly as the laptop does) does not load the laptop's SQ
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from aurora.app.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from aurora.app.search.hybrid import VectorRanker, rrf, score_fusion, search
@@ -34,13 +35,7 @@ _HOME = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _HOME, globals())
 
 
 __all__ = [
