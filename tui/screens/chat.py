@@ -287,7 +287,7 @@ class ChatScreen(Screen[None]):
         )
 
     def on_mount(self) -> None:
-        self.aurora.personalities()  # loaded on the UI's first chat, cheap (TOML files)
+        self.aurora.background(self.aurora.personalities)  # the TOML files, read off the UI thread
         self.query_one("#composer", Input).focus()
         self.reload_conversations(select_first=True)
         self.refresh_status()
