@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from aurora.app.assistant import Personality, load_personalities
-from aurora.app.inference import ChatMessage, ChatRequest, LocalLlamaBackend
+from aurora.app.inference import LocalLlamaBackend
 from aurora.app.ingest.pipeline import Importer
 from aurora.app.workspace import Workspace
 from tests.assistant.hostile import HOSTILE, hostile_mail
+from tests.local_model import warmed
 
 THREADS = 2
 
@@ -45,14 +46,7 @@ def mail_workspace(workspace: Workspace, real_data: Path) -> Workspace:
 @pytest.fixture(scope="session")
 def local_backend() -> Iterator[LocalLlamaBackend]:
     """One in-process SmolLM2 for the session, loaded and warmed by one token."""
-    backend = LocalLlamaBackend(n_threads=THREADS)
-
-    async def warm() -> None:
-        request = ChatRequest(messages=[ChatMessage(role="user", content="Hi")], max_tokens=1)
-        async for _ in backend.chat(request):
-            pass
-
-    asyncio.run(warm())
+    backend = warmed(LocalLlamaBackend(n_threads=THREADS))
     yield backend
     asyncio.run(backend.aclose())
 

@@ -14,8 +14,6 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from aurora.app.inference import (
-    ChatMessage,
-    ChatRequest,
     LocalLlamaBackend,
     OllamaBackend,
     OpenAICompatibleBackend,
@@ -25,23 +23,11 @@ from tests.inference.embedder import Embedder
 from tests.inference.loopback import SilentServer, free_port
 from tests.inference.ollama_server import OllamaServer
 from tests.inference.openai_server import OpenAIServer
+from tests.local_model import warmed
 
 THREADS = 2
 """llama.cpp threads per model: the test machines have two cores."""
 FAST = Timeouts(connect=1.0, read=5.0, write=2.0, pool=2.0)
-
-
-def warmed(backend: LocalLlamaBackend) -> LocalLlamaBackend:
-    """`backend` with its model loaded and one token generated, as a host that has served a request is: the
-    first token of a cold model (about 0.6 s here) is not what the timeouts under test are about."""
-
-    async def one_token() -> None:
-        request = ChatRequest(messages=[ChatMessage(role="user", content="Hi")], max_tokens=1)
-        async for _ in backend.chat(request):
-            pass
-
-    asyncio.run(one_token())
-    return backend
 
 
 @pytest.fixture(scope="session")

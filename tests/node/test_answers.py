@@ -19,7 +19,7 @@ from aurora.app.assistant import Assistant, Personality, load_personalities
 from aurora.app.assistant.chat import AnswerQueued, chat_turn
 from aurora.app.config import Settings
 from aurora.app.embed import Embedder
-from aurora.app.inference import ChatMessage, ChatRequest, LocalLlamaBackend, OllamaBackend, Router
+from aurora.app.inference import LocalLlamaBackend, OllamaBackend, Router
 from aurora.app.ingest.pipeline import Importer
 from aurora.app.workspace import Workspace
 from aurora.node.answers import AnswerProcessor, RunReport, clean_answer
@@ -27,6 +27,7 @@ from aurora.node.db import Pool
 from aurora.node.embed_jobs import EmbedWorker
 from aurora.schema.chat import MessageStatus
 from tests.assistant.hostile import HOSTILE, codeword, hostile_mail
+from tests.local_model import warmed
 from tests.node.server import pairing_code, running_node
 
 THREADS = 2
@@ -39,19 +40,9 @@ def embedder() -> Embedder:
     return model
 
 
-def _warm(backend: LocalLlamaBackend) -> LocalLlamaBackend:
-    async def one_token() -> None:
-        request = ChatRequest(messages=[ChatMessage(role="user", content="Hi")], max_tokens=1)
-        async for _ in backend.chat(request):
-            pass
-
-    asyncio.run(one_token())
-    return backend
-
-
 @pytest.fixture(scope="module")
 def local_model() -> Iterator[LocalLlamaBackend]:
-    backend = _warm(LocalLlamaBackend(n_threads=THREADS))
+    backend = warmed(LocalLlamaBackend(n_threads=THREADS))
     yield backend
     asyncio.run(backend.aclose())
 

@@ -11,13 +11,14 @@ import pytest
 from textual.widgets import Input
 
 from aurora.app.assistant import Assistant, Personality, load_personalities
-from aurora.app.inference import ChatMessage, ChatRequest, LocalLlamaBackend, Router
+from aurora.app.inference import LocalLlamaBackend, Router
 from aurora.app.workspace import Workspace
 from aurora.schema.chat import MessageStatus
 from aurora.tui.app import AuroraApp
 from aurora.tui.screens.chat import WAITING_TEXT, ChatScreen, MessageItem, PersonalityModal, SourcesModal
 from aurora.tui.screens.matrix import MatrixScreen
 from tests.assistant.test_ask import Counted
+from tests.local_model import warmed
 from tests.tui.helpers import wait_until
 
 MODEL_WAIT_S = 180.0
@@ -26,15 +27,7 @@ MODEL_WAIT_S = 180.0
 
 @pytest.fixture(scope="module")
 def model() -> Iterator[LocalLlamaBackend]:
-    backend = LocalLlamaBackend(n_threads=2)
-
-    async def warm() -> None:
-        async for _ in backend.chat(
-            ChatRequest(messages=[ChatMessage(role="user", content="Hi")], max_tokens=1)
-        ):
-            pass
-
-    asyncio.run(warm())
+    backend = warmed(LocalLlamaBackend(n_threads=2))
     yield backend
     asyncio.run(backend.aclose())
 
