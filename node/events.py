@@ -45,8 +45,12 @@ class EventHub:
         self._queues.discard(queue)
 
     def publish(self, head: int) -> None:
-        self.head = max(self.head, head)
-        message = Announce(head=self.head)
+        """Announce `head` if it is news (a push on this process publishes before its notification
+        comes back, and that notification is then not announced again)."""
+        if head <= self.head:
+            return
+        self.head = head
+        message = Announce(head=head)
         for queue in list(self._queues):
             if queue.full():  # a slow reader needs only the newest head
                 with contextlib.suppress(asyncio.QueueEmpty):

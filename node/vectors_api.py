@@ -56,7 +56,7 @@ class VectorsRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     entities: list[EntityRef] = Field(min_length=1, max_length=MAX_ENTITIES)
-    model: str | None = Field(default=None, min_length=1, max_length=300)
+    model: str | None = Field(default=None, min_length=1, max_length=300, pattern=r"^[^\x00]+$")
     """Only vectors made by this model (the laptop's own model setting)."""
 
 

@@ -285,6 +285,48 @@ def test_two_node_processes_on_one_database_serve_the_same_devices(pg_url: str, 
     _ = time
 
 
+def test_a_push_on_one_node_process_is_pulled_at_once_from_the_other(pg_url: str, tmp_path: Path) -> None:
+    """Idle pulls are answered from a statement read after they arrive, not from what the process was
+    told: a pull sent the moment another process acknowledged a push gets it, announcement or not."""
+    with running_node(pg_url, tmp_path / "n1") as one, running_node(pg_url, tmp_path / "n2") as two:
+        a, b = _pair(one, pg_url, "a"), _pair(two, pg_url, "b")
+        clock = HybridClock(a["device_id"])
+        cursor = 0
+        for round_ in range(20):
+            op = _op(a["device_id"], clock, f"t{round_}")
+            pushed = httpx.post(f"{one}/v1/ops/push", json={"ops": [op]}, headers=_bearer(a))
+            assert pushed.json()["accepted"] == [op["op_id"]]
+            page = httpx.get(f"{two}/v1/ops", params={"after": cursor}, headers=_bearer(b)).json()
+            assert [p["op"]["op_id"] for p in page["ops"]] == [op["op_id"]], round_
+            cursor = page["cursor"]
+            idle = httpx.get(f"{two}/v1/ops", params={"after": cursor}, headers=_bearer(b)).json()
+            assert idle == {"ops": [], "cursor": cursor, "head": cursor, "more": False}
+
+
+def test_pull_parameters_are_checked_as_documented(node: str, pg_url: str) -> None:
+    a = _pair(node, pg_url)
+    documented = httpx.get(f"{node}/openapi.json").json()["paths"]["/v1/ops"]["get"]["parameters"]
+    assert {(p["in"], p["name"]) for p in documented} == {
+        ("query", "after"), ("query", "limit"), ("header", "x-aurora-version"), ("header", "authorization"),
+    }  # fmt: skip
+    for params, where in (
+        ({"after": -1}, "query.after"),
+        ({"after": "soon"}, "query.after"),
+        ({"limit": 0}, "query.limit"),
+        ({"limit": MAX_BATCH + 1}, "query.limit"),
+    ):
+        refused = httpx.get(f"{node}/v1/ops", params=params, headers=_bearer(a))
+        assert refused.status_code == 422 and _error(refused) == "invalid_request", params
+        assert refused.json()["error"]["message"].startswith(where), refused.text
+    long_version = {**_bearer(a), "X-Aurora-Version": "9" * 41}
+    refused = httpx.get(f"{node}/v1/ops", headers=long_version)
+    assert refused.status_code == 422 and "x-aurora-version" in refused.json()["error"]["message"]
+    assert httpx.get(f"{node}/v1/ops", params={"after": 0, "limit": 1}, headers=_bearer(a)).json() == {
+        "ops": [], "cursor": 0, "head": 0, "more": False,
+    }  # fmt: skip
+    assert _error(httpx.get(f"{node}/v1/ops", params={"after": "x"})) == "invalid_request"
+
+
 def test_the_registry_shows_what_a_device_reported_and_metrics_count_each_route(
     node: str, pg_url: str
 ) -> None:

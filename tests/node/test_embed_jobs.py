@@ -559,6 +559,7 @@ def test_the_vectors_route_needs_a_device_and_keeps_its_limits(node: str, pg_url
         {"entities": [{"entity": "Note; DROP", "entity_id": "x"}]},
         {**one, "extra": 1},
         {"entities": [{"entity": "note", "entity_id": "x" * 65}]},
+        {**one, "model": "mini\x00lm"},  # PostgreSQL text cannot hold NUL: refused, not a server error
     ):
         answer = httpx.post(f"{node}/v1/vectors", json=wrong, headers=headers)
         assert answer.status_code == 422 and answer.json()["error"]["code"] == "invalid_request", wrong
