@@ -320,9 +320,13 @@ class NodeClient:
 
     def push(self, ops: Sequence[Operation], pending: int) -> PushResponse:
         """Send one batch; `pending` is how many operations remain unpushed after it."""
+        return self.push_wire([_ENCODER.encode(_wire(op)) for op in ops], pending)
+
+    def push_wire(self, ops: Sequence[str], pending: int) -> PushResponse:
+        """`push`, each operation given as its JSON object already (`SqliteActionLog.unpushed_wire`)."""
         if len(ops) > MAX_BATCH:
             raise ValueError(f"a push sends at most {MAX_BATCH} operations, not {len(ops)}")
-        body = _push_body(ops, max(pending, 0))
+        body = f'{{"ops":[{",".join(ops)}],"pending":{max(pending, 0):d}}}'.encode()
         self._check_node()
         return _parse(PushResponse, self._request("POST", "/v1/ops/push", content=body), self.url)
 
@@ -575,26 +579,17 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(","
 """What httpx's `json=` does (compact, UTF-8 as is, no NaN), built once."""
 
 
-def _push_body(ops: Sequence[Operation], pending: int) -> bytes:
-    """A `PushRequest` as JSON, written straight from the operations: they are `Operation`s already (valid
-    when they were logged), so building the request model and dumping each operation through pydantic only
-    cost time. Operations in the wire format of `Operation.model_dump(mode="json")`."""
-    return _ENCODER.encode(
-        {
-            "ops": [
-                {
-                    "op_id": op.op_id,
-                    "device_id": op.device_id,
-                    "hlc": op.hlc,
-                    "entity": op.entity,
-                    "entity_id": op.entity_id,
-                    "fields": op.fields,
-                }
-                for op in ops
-            ],
-            "pending": pending,
-        }
-    ).encode("utf-8")
+def _wire(op: Operation) -> dict[str, Any]:
+    """An operation as the protocol carries it: `Operation.model_dump(mode="json")`, built straight from
+    the fields (they are valid already), since pydantic's dump cost more than the rest of a push."""
+    return {
+        "op_id": op.op_id,
+        "device_id": op.device_id,
+        "hlc": op.hlc,
+        "entity": op.entity,
+        "entity_id": op.entity_id,
+        "fields": op.fields,
+    }
 
 
 def _parse(model: type[_M], response: httpx.Response, url: str) -> _M:

@@ -23,7 +23,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from aurora.app.store import Store
 from aurora.schema import EntityKind
@@ -49,6 +49,16 @@ class SyncStatus:
     """Operations the node refused for good, in all (they stay here but will never reach the node)."""
     last_refused: str | None
     """Why the last of those was refused, in words."""
+
+
+class PendingOp(NamedTuple):
+    """An operation waiting to be pushed, as the push sends it."""
+
+    seq: int
+    """Its place in this replica's log."""
+    op_id: str
+    wire: str
+    """The operation as the JSON object the protocol carries."""
 
 
 def _row_to_op(row: Sequence[Any]) -> Operation:
@@ -125,6 +135,19 @@ class SqliteActionLog:
             (after, max(limit, 0)),
         )
         return [(int(row[0]), _row_to_op(row[1:])) for row in rows]
+
+    def unpushed_wire(self, limit: int, after: int = 0) -> list[PendingOp]:
+        """`unpushed`, each operation as its wire JSON (`Operation.model_dump(mode="json")`), written by
+        SQLite from the stored row: a push sends the log as it is, so it is neither parsed into objects
+        nor encoded again in Python (that cost more than the rest of the laptop's side of a push)."""
+        rows = self.store.query(
+            "SELECT seq, op_id, json_object('op_id', op_id, 'device_id', device_id, 'hlc', hlc, "
+            "'entity', entity, 'entity_id', entity_id, 'fields', json(fields)) "
+            "FROM ops WHERE from_node = 0 AND seq > max(?, "
+            "(SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'pushed_through')) ORDER BY seq LIMIT ?",
+            (after, max(limit, 0)),
+        )
+        return [PendingOp(int(seq), str(op_id), str(wire)) for seq, op_id, wire in rows]
 
     def mark_pushed(self, through_seq: int) -> None:
         """The node holds (or has refused for good) every pending operation up to `through_seq`. The

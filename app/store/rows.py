@@ -37,13 +37,19 @@ COLUMNS: dict[EntityKind, tuple[str, ...]] = {
 }
 
 
+compact_json = json.JSONEncoder(separators=(",", ":")).encode
+"""JSON as stored in a JSON column and in the log's `fields`: compact, non-ASCII escaped. SQLite's own JSON
+functions give back a value's text exactly as written in this form, so a row written from a JSON array in
+SQL (`insert_from_json_sql`) holds the same text as one written from Python."""
+
+
 def to_column(kind: EntityKind, name: str, value: Any) -> Any:
     if value is None:
         return None
     if name in _BOOLS[kind]:
         return 1 if value else 0
     if name in _JSON:
-        return json.dumps(value)
+        return compact_json(value)
     return value
 
 
@@ -70,6 +76,34 @@ def state_from_row(kind: EntityKind, row: Sequence[Any]) -> EntityState:
 @cache
 def insert_sql(kind: EntityKind, names: tuple[str, ...]) -> str:
     return f"INSERT INTO {TABLES[kind]} ({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)})"
+
+
+@cache
+def insert_from_json_sql(kind: EntityKind, names: tuple[str, ...]) -> str:
+    """`INSERT`s of new rows, one per element of a JSON array parameter: each element is
+    `[id, field_clocks text, value of names[0], value of names[1], ...]` (the operation's values as JSON),
+    and SQLite converts each as `to_column` does (a JSON boolean reads as 1 or 0, a list or object as its
+    JSON text, null as NULL). One statement runs in C from start to end: a page of pulled operations is
+    written without a Python call per row, and without holding Python's GIL, so the next page is checked
+    on another thread meanwhile."""
+    values = []
+    for i, name in enumerate(names, start=2):
+        if name in _JSON:
+            values.append(f"CASE WHEN json_type(value, '$[{i}]') = 'null' THEN NULL ELSE value -> {i} END")
+        else:
+            values.append(f"value ->> {i}")
+    return (
+        f"INSERT INTO {TABLES[kind]} (id, {', '.join(names)}, field_clocks) "
+        f"SELECT value ->> 0, {', '.join(values)}, value ->> 1 FROM json_each(?)"
+    )
+
+
+@cache
+def clocks_template(names: tuple[str, ...]) -> str:
+    """`json.dumps(dict.fromkeys(names, hlc), sort_keys=True)` as a %-template of one clock per name: a
+    clock's canonical text (`aurora.sync.clock`) is digits, hex, letters, `.`, `-` and `_`, nothing JSON
+    escapes, so it goes in as it is."""
+    return "{" + ", ".join(f'{json.dumps(name)}: "%s"' for name in sorted(names)) + "}"
 
 
 @cache

@@ -24,11 +24,29 @@ import apsw
 
 from aurora.app.errors import InvalidInputError, StoreError
 from aurora.app.store import database
-from aurora.app.store.rows import COLUMNS, TABLES, insert_sql, state_from_row, to_column, update_sql
+from aurora.app.store.rows import (
+    COLUMNS,
+    TABLES,
+    clocks_template,
+    compact_json,
+    insert_from_json_sql,
+    insert_sql,
+    state_from_row,
+    to_column,
+    update_sql,
+)
 from aurora.schema import EntityKind
 from aurora.sync import EntityState, Hlc, HybridClock, Operation, new_id, winners
 
 _CHECKPOINT_AFTER = 1000
+_ROWS = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
+"""Rows for SQLite's `json_each`, written once per run (validated operations hold no NaN); in the form of
+`rows.compact_json`, so the values SQLite takes out of them are stored as Python would write them."""
+_LOG_FROM_JSON = (
+    "INSERT INTO ops (op_id, device_id, hlc, entity, entity_id, fields, from_node) "
+    "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value -> 5, ? FROM json_each(?)"
+)
+"""The log rows of `apply_many`, one per element `[op_id, device_id, hlc, entity, entity_id, fields]`."""
 """Operations read at open beyond the clock checkpoint before it is moved up."""
 
 MAX_CLOCK_AHEAD_MS = 5 * 60 * 1000
@@ -145,32 +163,33 @@ class Transaction:
             )
             held.update({(kind, str(row[0])): json.loads(row[1]) for row in rows})
 
-        writes: list[tuple[str, dict[str, Any]]] = []
-        logs: list[tuple[Any, ...]] = []
+        # In order: runs of new rows (one JSON array each, inserted by one statement) and updates (one
+        # `executemany` per run of the same columns). A row is new when no row and no earlier operation of
+        # this call made it, so a later update of it always comes after its insert.
+        writes: list[tuple[str, bool, Any]] = []
         for op in new:
             kind, fields, hlc = op.entity, op.fields, op.hlc
             key = (kind, op.entity_id)
             clocks = held[key]
             if clocks is None:
-                clocks = held[key] = dict.fromkeys(fields, hlc)
-                params = {name: to_column(kind, name, value) for name, value in fields.items()}
-                params |= {"id": op.entity_id, "field_clocks": json.dumps(clocks, sort_keys=True)}
-                writes.append((insert_sql(kind, tuple(params)), params))
+                held[key] = dict.fromkeys(fields, hlc)
+                names = tuple(fields)
+                row = [op.entity_id, clocks_template(names) % ((hlc,) * len(names)), *fields.values()]
+                writes.append((insert_from_json_sql(kind, names), True, row))
             else:
                 won = tuple(sorted(winners(clocks, hlc, fields)))
                 if won:
                     clocks.update(dict.fromkeys(won, hlc))
                     params = {name: to_column(kind, name, fields[name]) for name in won}
                     params |= {"id": op.entity_id, "field_clocks": json.dumps(clocks, sort_keys=True)}
-                    writes.append((update_sql(kind, won), params))
-            logs.append((op.op_id, op.device_id, hlc, kind, op.entity_id, json.dumps(fields), int(from_node)))
-        for sql, run in itertools.groupby(writes, key=lambda write: write[0]):
-            conn.executemany(sql, [params for _, params in run])
-        conn.executemany(
-            "INSERT INTO ops (op_id, device_id, hlc, entity, entity_id, fields, from_node) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            logs,
-        )
+                    writes.append((update_sql(kind, won), False, params))
+        for (sql, from_json), run in itertools.groupby(writes, key=lambda write: write[:2]):
+            if from_json:
+                conn.execute(sql, (_ROWS.encode([row for _, _, row in run]),))
+            else:
+                conn.executemany(sql, [params for _, _, params in run])
+        logs = [[op.op_id, op.device_id, op.hlc, op.entity, op.entity_id, op.fields] for op in new]
+        conn.execute(_LOG_FROM_JSON, (int(from_node), _ROWS.encode(logs)))
         return new_flags
 
     def _write(
@@ -208,7 +227,7 @@ class Transaction:
         self._conn.execute(
             "INSERT INTO ops (op_id, device_id, hlc, entity, entity_id, fields, from_node) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (op_id, device_id, hlc, kind, entity_id, json.dumps(fields), int(from_node)),
+            (op_id, device_id, hlc, kind, entity_id, compact_json(fields), int(from_node)),
         )
 
 

@@ -3,6 +3,7 @@ cursors, and the sync status that survives a restart."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -78,6 +79,30 @@ def test_local_and_imported_operations_are_pending_but_pulled_ones_are_not(
     assert log.pending() == workspace.store.pending_ops() == 2
     titles = [op.fields["title"] for _, op in log.unpushed(10)]
     assert titles[1] == "imported from an export" and "pulled" not in titles
+
+
+def test_the_wire_form_of_pending_operations_is_what_the_protocol_carries(
+    log: SqliteActionLog, workspace: Workspace
+) -> None:
+    """A push sends the log as SQLite writes it: the same operations, the same values (text with
+    quotes, escapes and non-Latin letters, large and tiny floats, lists), in the same order."""
+    workspace.tasks.add_quick("Plain")
+    awkward = {
+        "title": 'Quote " backslash \\ tab\t newline\n café 東京 😀 \u2028',
+        "position": 1e16,
+        "urgency": 1e-07,
+        "tags": ["ünï", "a,b", ""],
+        "created_at": "2026-11-27T09:00:00+00:00",
+        "deleted": False,
+    }
+    with workspace.store.transaction() as tx:
+        tx.change("task", new_id(), awkward)
+    expected = log.unpushed(10)
+    wire = log.unpushed_wire(10)
+    assert [(p.seq, p.op_id) for p in wire] == [(seq, op.op_id) for seq, op in expected]
+    assert [json.loads(p.wire) for p in wire] == [op.model_dump(mode="json") for _, op in expected]
+    assert json.loads(wire[-1].wire)["fields"]["title"] == awkward["title"]
+    assert [p.seq for p in log.unpushed_wire(10, after=wire[0].seq)] == [wire[1].seq]
 
 
 def test_unpushed_goes_in_seq_order_and_mark_pushed_never_moves_back(
