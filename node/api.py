@@ -240,11 +240,13 @@ def create_app(settings: NodeSettings | None = None, *, database: Database | Non
             db, oplog, registry, hub, node_id, secret, AccessTokens(secret, node_id), IdlePulls(db.pool)
         )
         flusher = asyncio.create_task(registry.run_flusher(), name="aurora-node registry")
-        # What is loaded now (modules, the app, its models; ~100,000 objects) lives as long as the
-        # process: moved out of the collector's sight, so a full collection under load walks only what
-        # requests made, not all of it (each walk of everything stalled every request in flight ~30 ms).
-        gc.collect()
-        gc.freeze()
+        if owned:
+            # A node process (not a caller's, such as a test's): what is loaded now (modules, the app, its
+            # models; ~100,000 objects) lives as long as the process, so it is moved out of the
+            # collector's sight, and a full collection under load walks only what requests made (each
+            # walk of everything stalled every request in flight ~30 ms).
+            gc.collect()
+            gc.freeze()
         try:
             yield
         finally:
