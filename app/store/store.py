@@ -39,6 +39,7 @@ from aurora.schema import EntityKind
 from aurora.sync import EntityState, Hlc, HybridClock, Operation, new_id, winners
 
 _CHECKPOINT_AFTER = 1000
+"""Operations read at open beyond the clock checkpoint before it is moved up."""
 _ROWS = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
 """Rows for SQLite's `json_each`, written once per run (validated operations hold no NaN); in the form of
 `rows.compact_json`, so the values SQLite takes out of them are stored as Python would write them."""
@@ -47,7 +48,6 @@ _LOG_FROM_JSON = (
     "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value -> 5, ? FROM json_each(?)"
 )
 """The log rows of `apply_many`, one per element `[op_id, device_id, hlc, entity, entity_id, fields]`."""
-"""Operations read at open beyond the clock checkpoint before it is moved up."""
 
 MAX_CLOCK_AHEAD_MS = 5 * 60 * 1000
 """How far in the future an operation from elsewhere may be stamped (clock skew between devices)."""
@@ -109,9 +109,11 @@ class Transaction:
     def apply_many(self, ops: Sequence[Operation], *, from_node: bool = False) -> list[bool]:
         """`apply` for each operation in order, with the same outcome (the same rows, the same log, and
         for each whether it was new: one that appears twice is new the first time), in a few statements:
-        one lookup of the ids already logged, one per kind of the rows they touch, and the writes as
-        `executemany` runs of one statement each, in order. A page of 2,000 pulled operations is 2,000
-        rows; one at a time, the statements around each row cost more than the row.
+        one lookup of the ids already logged, one per kind of the rows they touch, then the writes in
+        order: each run of new rows with the same fields as one `INSERT ... SELECT FROM json_each`, each
+        run of updates as one `executemany`, and the log as one more `INSERT ... SELECT`. A page of 2,000
+        pulled operations is 2,000 rows; one at a time, the statements around each row cost more than the
+        row, and the JSON statements run in C without Python's GIL (the next page is checked meanwhile).
 
         An operation stamped too far ahead refuses the whole call before anything is written (`apply`
         refuses it at its turn; either way the transaction rolls back).
