@@ -7,7 +7,8 @@
    cost of storing the same rows, that is the inserts B's apply makes (10,000 task rows and 10,000 op
    rows) in one SQLite transaction on a fresh workspace with the same pragmas, plus one PostgreSQL COPY
    each of the op rows and entity rows the node keeps, in one transaction on a fresh database. Goal:
-   under 1 s end to end. Median of 3 runs, each on fresh databases and a fresh node.
+   under 1 s end to end. Median of 3 runs, each on fresh databases and a fresh node. Beside the times, the
+   CPU seconds each process used in each phase (from Linux's /proc): where the time goes.
 
 2. **Node request rate.** 100 devices, each paired with its own token and its own keep-alive connection,
    pull (empty: the node holds no operations) as fast as the node answers, for 30 s (`AURORA_BENCH_SECONDS`
@@ -33,11 +34,12 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import httpx
 
@@ -91,9 +93,40 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _cpu_seconds(pids: Iterable[int]) -> float:
+    """User and system CPU seconds these processes have used so far (Linux's /proc; 0 elsewhere)."""
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def _postgres_pids() -> list[int]:
+    """Every PostgreSQL process on this machine (the test server's postmaster and its backends)."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if (entry / "comm").read_text().strip() == "postgres":
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+@dataclass(frozen=True)
+class _Served:
+    url: str
+    pid: int
+
+
 @contextmanager
-def _server(kind: str, root: Path, database_url: str | None = None) -> Iterator[str]:
-    """Start `kind` ("node" or "ping") in a process; yields its base URL once it answers."""
+def _server(kind: str, root: Path, database_url: str | None = None) -> Iterator[_Served]:
+    """Start `kind` ("node" or "ping") in a process; yields its base URL and pid once it answers."""
     port = _free_port()
     env = dict(os.environ)
     if database_url is not None:
@@ -120,7 +153,7 @@ def _server(kind: str, root: Path, database_url: str | None = None) -> Iterator[
                 except httpx.TransportError:
                     pass
                 time.sleep(0.02)
-        yield url
+        yield _Served(url, proc.pid)
     finally:
         proc.terminate()
         try:
@@ -215,8 +248,19 @@ def _baseline(ops: list[Operation], root: Path, database_url: str) -> tuple[floa
     return sqlite_s, pg_s
 
 
-def _one_transfer(pg: PgTestServer, root: Path, run: int) -> tuple[float, float, float, float]:
-    """One run: (push s, pull-and-apply s, baseline SQLite s, baseline PostgreSQL s)."""
+class _Transfer(NamedTuple):
+    push_s: float
+    pull_s: float
+    sqlite_s: float
+    """Baseline: the same rows inserted in one SQLite transaction."""
+    pg_s: float
+    """Baseline: the same rows copied into PostgreSQL."""
+    cpu: dict[str, float]
+    """CPU seconds by phase and process: "push laptop", "push node", "push PostgreSQL", "pull ..."."""
+
+
+def _one_transfer(pg: PgTestServer, root: Path, run: int) -> _Transfer:
+    """One run, on fresh databases and a fresh node."""
     from cryptography.fernet import Fernet
 
     key = Fernet.generate_key().decode()
@@ -225,17 +269,28 @@ def _one_transfer(pg: PgTestServer, root: Path, run: int) -> tuple[float, float,
     node_db = asyncio.run(pg.create_database())
     base_db = asyncio.run(pg.create_database())
     try:
-        with _server("node", folder, node_db) as url:
-            a = _paired_syncer(folder / "a.db", url, node_db, key)
-            b = _paired_syncer(folder / "b.db", url, node_db, key)
+        with _server("node", folder, node_db) as node:
+            a = _paired_syncer(folder / "a.db", node.url, node_db, key)
+            b = _paired_syncer(folder / "b.db", node.url, node_db, key)
             try:
                 _make_changes(a, N_OPS)
                 ops = a.log.store.operations()
+                # Where the time goes: A and B run in this process, one after the other.
+                processes = {"laptop": [os.getpid()], "node": [node.pid]}
+
+                def cpu() -> dict[str, float]:
+                    return {name: _cpu_seconds(pids) for name, pids in processes.items()} | {
+                        "PostgreSQL": _cpu_seconds(_postgres_pids())
+                    }
+
+                cpu_start = cpu()
                 start = time.perf_counter()
                 pushed = a.sync_once()
                 middle = time.perf_counter()
+                cpu_middle = cpu()
                 pulled = b.sync_once()
                 end = time.perf_counter()
+                cpu_end = cpu()
                 assert pushed.ok and pushed.pushed == N_OPS, pushed
                 assert pulled.ok and pulled.applied == N_OPS, pulled
                 assert b.log.store.query("SELECT count(*) FROM tasks")[0][0] == N_OPS
@@ -247,17 +302,20 @@ def _one_transfer(pg: PgTestServer, root: Path, run: int) -> tuple[float, float,
     finally:
         asyncio.run(pg.drop_database(node_db))
         asyncio.run(pg.drop_database(base_db))
-    return middle - start, end - middle, sqlite_s, pg_s
+    used = {f"push {name}": cpu_middle[name] - cpu_start[name] for name in cpu_start} | {
+        f"pull {name}": cpu_end[name] - cpu_middle[name] for name in cpu_start
+    }
+    return _Transfer(middle - start, end - middle, sqlite_s, pg_s, used)
 
 
 def _transfer(pg: PgTestServer, root: Path) -> Row:
     runs = [_one_transfer(pg, root, i) for i in range(RUNS)]
-    push = statistics.median(r[0] for r in runs)
-    pull = statistics.median(r[1] for r in runs)
-    total = statistics.median(r[0] + r[1] for r in runs)
-    sqlite_s = statistics.median(r[2] for r in runs)
-    pg_s = statistics.median(r[3] for r in runs)
-    base = statistics.median(r[2] + r[3] for r in runs)
+    push = statistics.median(r.push_s for r in runs)
+    pull = statistics.median(r.pull_s for r in runs)
+    total = statistics.median(r.push_s + r.pull_s for r in runs)
+    sqlite_s = statistics.median(r.sqlite_s for r in runs)
+    pg_s = statistics.median(r.pg_s for r in runs)
+    base = statistics.median(r.sqlite_s + r.pg_s for r in runs)
     rr = ratio(total, base)
     met = total < GOAL_SECONDS
     print(
@@ -266,7 +324,12 @@ def _transfer(pg: PgTestServer, root: Path) -> Row:
         f"inserts in one transaction {secs(sqlite_s)} + PostgreSQL COPY {secs(pg_s)}) | ratio {rr:.1f}x | "
         f"goal <{GOAL_SECONDS:.0f} s | {'met' if met else 'MISSED'}"
     )
-    print(f"  runs (push, pull, SQLite, COPY): {'; '.join(', '.join(secs(t) for t in r) for r in runs)}")
+    print(
+        "  runs (push, pull, SQLite, COPY): "
+        + "; ".join(", ".join(secs(t) for t in (r.push_s, r.pull_s, r.sqlite_s, r.pg_s)) for r in runs)
+    )
+    cpu = {name: statistics.median(r.cpu[name] for r in runs) for name in runs[0].cpu}
+    print("  CPU seconds, medians: " + ", ".join(f"{name} {seconds:.2f}" for name, seconds in cpu.items()))
     return Row(
         f"{N_OPS} ops laptop A -> node -> laptop B",
         f"{secs(total)} ({N_OPS / total:,.0f} ops/s)",
@@ -380,12 +443,12 @@ def _request_rate(pg: PgTestServer, root: Path) -> list[Row]:
     folder = root / "rate"
     folder.mkdir()
     try:
-        with _server("ping", folder) as url:
-            count, lat = _run_client(_hammer(url, "/ping", [None] * DEVICES, SECONDS))
+        with _server("ping", folder) as ping:
+            count, lat = _run_client(_hammer(ping.url, "/ping", [None] * DEVICES, SECONDS))
         bare_rate, bare_p95 = count / SECONDS, percentile(lat, 95)
-        with _server("node", folder, database_url) as url:
-            tokens: list[str | None] = list(asyncio.run(_pair_devices(url, database_url, DEVICES)))
-            count, lat = _run_client(_hammer(url, "/v1/ops?after=0&limit=500", tokens, SECONDS))
+        with _server("node", folder, database_url) as node:
+            tokens: list[str | None] = list(asyncio.run(_pair_devices(node.url, database_url, DEVICES)))
+            count, lat = _run_client(_hammer(node.url, "/v1/ops?after=0&limit=500", tokens, SECONDS))
         node_rate, node_p95 = count / SECONDS, percentile(lat, 95)
         node_p50 = statistics.median(lat)
     finally:
