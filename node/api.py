@@ -129,16 +129,19 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = next((value for key, value in scope["headers"] if key == b"content-length"), None)
+        headers = scope["headers"]
+        declared = next((value for key, value in headers if key == b"content-length"), None)
         if declared is not None:
             if not declared.isdigit() or int(declared) > self.limit:
                 await _error(413, "too_large", f"the request body is over {self.limit} bytes")(
                     scope, receive, send
                 )
                 return
-            # The server reads no more than a declared length, so the body cannot outgrow it.
-            await self.app(scope, receive, send)
-            return
+            if not any(key == b"transfer-encoding" for key, _ in headers):
+                # The server reads no more than a declared length, so the body cannot outgrow it. (With
+                # a Transfer-Encoding as well, h11 reads the chunks whatever the length says: counted.)
+                await self.app(scope, receive, send)
+                return
         seen = 0
 
         async def counted() -> Message:
@@ -240,13 +243,6 @@ def create_app(settings: NodeSettings | None = None, *, database: Database | Non
             db, oplog, registry, hub, node_id, secret, AccessTokens(secret, node_id), IdlePulls(db.pool)
         )
         flusher = asyncio.create_task(registry.run_flusher(), name="aurora-node registry")
-        if owned:
-            # A node process (not a caller's, such as a test's): what is loaded now (modules, the app, its
-            # models; ~100,000 objects) lives as long as the process, so it is moved out of the
-            # collector's sight, and a full collection under load walks only what requests made (each
-            # walk of everything stalled every request in flight ~30 ms).
-            gc.collect()
-            gc.freeze()
         try:
             yield
         finally:
@@ -361,12 +357,13 @@ def create_app(settings: NodeSettings | None = None, *, database: Database | Non
     @app.get("/v1/ops", response_model=PullResponse, openapi_extra={"parameters": pull_parameters()})
     async def pull(request: Request) -> Response:
         # Parameters read by hand (`aurora.node.pull_query`): the busiest route skips FastAPI's solving.
+        # The token first, as on every other route: a stranger learns nothing, not even what is invalid.
+        state = node(request)
+        device_id = state.tokens.verify(_bearer(request.headers.get("authorization")))
         try:
             params, version = read_pull(request.query_params, request.headers)
         except InvalidPull as error:
             raise ApiError(422, "invalid_request", str(error)[:300]) from None
-        state = node(request)
-        device_id = state.tokens.verify(_bearer(request.headers.get("authorization")))
         after = params.after
         if after >= state.hub.head:
             # Probably nothing new (this process knows of no newer operation): the head and the device's
@@ -493,14 +490,24 @@ class Measure:
         series[1].observe(time.perf_counter() - start)
 
 
+def freeze_start_up_objects() -> None:
+    """For a process that serves the node until it exits: what is loaded by now (modules, the app, its
+    models; ~100,000 objects) lives as long as the process, so it is moved out of the garbage collector's
+    sight, and a full collection under load walks only what requests made (each walk of everything
+    stalled every request in flight ~30 ms). Not for a process that goes on to other work (a test run):
+    frozen objects that later become cyclic garbage are never collected."""
+    gc.collect()
+    gc.freeze()
+
+
 def serve(settings: NodeSettings) -> None:
     """Run the node until interrupted (uvicorn, one process). uvicorn's HTTP parser and event loop are left
-    at "auto": it takes httptools and uvloop when they are installed (Aurora does not require them)."""
+    at "auto": it takes httptools and uvloop when they are installed (the node extra brings them)."""
     import uvicorn
 
-    uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_level="info", access_log=False
-    )
+    app = create_app(settings)
+    freeze_start_up_objects()
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
 
 
-__all__: list[Any] = ["create_app", "serve"]
+__all__: list[Any] = ["create_app", "freeze_start_up_objects", "serve"]

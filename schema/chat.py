@@ -76,7 +76,7 @@ class Message(_Entity):
     conversation_id: str = Field(min_length=1, max_length=64)
     role: Role
     text: str = Field(default="", max_length=MAX_MESSAGE)
-    position: int = Field(default=0, ge=0)
+    position: int = Field(default=0, ge=0, le=2**63 - 1)  # SQLite's INTEGER: a larger one cannot be stored
     personality: str = Field(default="", max_length=80)
     status: MessageStatus = MessageStatus.DONE
     error: str = Field(default="", max_length=2000)

@@ -37,10 +37,11 @@ COLUMNS: dict[EntityKind, tuple[str, ...]] = {
 }
 
 
-compact_json = json.JSONEncoder(separators=(",", ":")).encode
-"""JSON as stored in a JSON column and in the log's `fields`: compact, non-ASCII escaped. SQLite's own JSON
-functions give back a value's text exactly as written in this form, so a row written from a JSON array in
-SQL (`insert_from_json_sql`) holds the same text as one written from Python."""
+compact_json = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
+"""JSON as stored in a JSON column and in the log's `fields`: compact, non-ASCII escaped, strict (NaN or an
+infinity raises: SQLite's JSON functions would turn them into null and 9e999 on the way to the node). SQLite
+gives a value's text back exactly as written in this form, so a row written from a JSON array in SQL
+(`insert_from_json_sql`) holds the same text as one written from Python."""
 
 
 def to_column(kind: EntityKind, name: str, value: Any) -> Any:

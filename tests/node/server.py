@@ -20,12 +20,12 @@ from aurora.node.db import connect_pool
 
 
 @contextmanager
-def running_node(database_url: str, data_dir: Path, port: int = 0) -> Iterator[str]:
+def running_node(database_url: str, data_dir: Path, port: int = 0, http: str = "auto") -> Iterator[str]:
     """Serve a node on `database_url` (already migrated) until the block ends; yields its base URL. Port 0:
-    a free one."""
+    a free one. `http`: uvicorn's HTTP implementation ("h11", "httptools", or "auto" as the node does)."""
     settings = NodeSettings(database_url=database_url, data_dir=data_dir, host="127.0.0.1")
     config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on", http=http
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="aurora-node test server", daemon=True)

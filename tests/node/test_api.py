@@ -324,7 +324,7 @@ def test_pull_parameters_are_checked_as_documented(node: str, pg_url: str) -> No
     assert httpx.get(f"{node}/v1/ops", params={"after": 0, "limit": 1}, headers=_bearer(a)).json() == {
         "ops": [], "cursor": 0, "head": 0, "more": False,
     }  # fmt: skip
-    assert _error(httpx.get(f"{node}/v1/ops", params={"after": "x"})) == "invalid_request"
+    assert _error(httpx.get(f"{node}/v1/ops", params={"after": "x"})) == "unauthorized"  # the token first
 
 
 def test_the_registry_shows_what_a_device_reported_and_metrics_count_each_route(
@@ -356,3 +356,29 @@ def test_an_accepted_access_token_is_checked_in_full_again_once_it_expires() -> 
     assert refused.value.code == "token_expired"
     with pytest.raises(auth.AuthError):
         tokens.verify(token + "x")
+
+
+@pytest.mark.parametrize("http", ["h11", "httptools"])
+def test_a_body_that_says_one_length_and_streams_more_is_still_refused(
+    pg_url: str, tmp_path: Path, http: str
+) -> None:
+    """Content-Length and Transfer-Encoding both: h11 reads the chunks whatever the length says, so the
+    limit counts what arrives (a stranger's endless body must not reach the node's memory)."""
+    import socket
+
+    with running_node(pg_url, tmp_path / "node", http=http) as url:
+        port = int(url.rsplit(":", 1)[1])
+        chunk = b"x" * (1024 * 1024)
+        lines = [b"POST /v1/pair HTTP/1.1", b"Host: x", b"Content-Length: 10", b"Transfer-Encoding: chunked"]
+        head = b"\r\n".join(lines) + b"\r\n\r\n"
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+            client.sendall(head)
+            try:
+                for _ in range(12):  # 12 MiB, over the node's 8 MiB limit
+                    client.sendall(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+                client.sendall(b"0\r\n\r\n")
+            except OSError:
+                pass  # the node stopped reading and closed: refused
+            answer = client.recv(65536)
+    status = int(answer.split(b" ", 2)[1])
+    assert status in (400, 413), answer[:300]  # httptools refuses the framing; with h11 the limit does
