@@ -221,9 +221,12 @@ class Metrics:
         )
 
 
-def create_app(settings: NodeSettings | None = None, *, database: Database | None = None) -> FastAPI:
+def create_app(
+    settings: NodeSettings | None = None, *, database: Database | None = None, serving: bool = False
+) -> FastAPI:
     """The node's ASGI app. With `database`, the caller owns it (opened and migrated); otherwise the app
-    opens one from `settings` at start and closes it at shutdown."""
+    opens one from `settings` at start and closes it at shutdown. `serving`: the process serves the node
+    until it exits (`aurora-node serve`), so what start-up loaded is frozen (`freeze_start_up_objects`)."""
     metrics = Metrics()
 
     @asynccontextmanager
@@ -243,6 +246,8 @@ def create_app(settings: NodeSettings | None = None, *, database: Database | Non
             db, oplog, registry, hub, node_id, secret, AccessTokens(secret, node_id), IdlePulls(db.pool)
         )
         flusher = asyncio.create_task(registry.run_flusher(), name="aurora-node registry")
+        if serving:
+            freeze_start_up_objects()
         try:
             yield
         finally:
@@ -491,11 +496,11 @@ class Measure:
 
 
 def freeze_start_up_objects() -> None:
-    """For a process that serves the node until it exits: what is loaded by now (modules, the app, its
-    models; ~100,000 objects) lives as long as the process, so it is moved out of the garbage collector's
-    sight, and a full collection under load walks only what requests made (each walk of everything
-    stalled every request in flight ~30 ms). Not for a process that goes on to other work (a test run):
-    frozen objects that later become cyclic garbage are never collected."""
+    """For a process that serves the node until it exits, once it has started: what is loaded by then
+    (modules, the app, its models, the pool; ~100,000 objects) lives as long as the process, so it is moved
+    out of the garbage collector's sight, and a full collection under load walks only what requests made
+    (each walk of everything stalled every request in flight ~30 ms). Not for a process that goes on to
+    other work (a test run): frozen objects that later become cyclic garbage are never collected."""
     gc.collect()
     gc.freeze()
 
@@ -505,8 +510,7 @@ def serve(settings: NodeSettings) -> None:
     at "auto": it takes httptools and uvloop when they are installed (the node extra brings them)."""
     import uvicorn
 
-    app = create_app(settings)
-    freeze_start_up_objects()
+    app = create_app(settings, serving=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
 
 

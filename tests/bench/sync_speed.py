@@ -73,11 +73,10 @@ def _serve(kind: str, port: int) -> None:
     from fastapi import FastAPI
 
     if kind == "node":
-        from aurora.node.api import create_app, freeze_start_up_objects
+        from aurora.node.api import create_app
         from aurora.node.config import NodeSettings
 
-        app = create_app(NodeSettings())
-        freeze_start_up_objects()  # as `aurora-node serve` does
+        app = create_app(NodeSettings(), serving=True)  # as `aurora-node serve` makes it
     else:
         app = FastAPI()
 
