@@ -124,3 +124,21 @@ def secs(seconds: float) -> str:
 
 def ratio(value: float, baseline: float) -> float:
     return value / baseline if baseline > 0 else float("inf")
+
+
+def real_chunk_texts(path: Path) -> list[str]:
+    """The chunk texts of the shared real data (mail, calendar, Slack, tasks, transcripts), imported into a
+    workspace at `path` and cut as the laptop's indexer cuts them, in chunk order."""
+    from aurora.app.ingest.pipeline import Importer
+    from aurora.app.search import Indexer
+    from tests.conftest import SHARED
+
+    real = SHARED / "data" / "real"
+    ws = Workspace.open(settings_for(path))
+    try:
+        folders = ["email", "calendar", "slack/export_sample", "tasks", "transcripts/subtitles"]
+        Importer(ws).run([real / f for f in folders])
+        Indexer(ws.store).drain_all()
+        return [str(r[0]) for r in ws.store.query("SELECT text FROM chunks ORDER BY id")]
+    finally:
+        ws.close()

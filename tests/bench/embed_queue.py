@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tests.bench.common import Row, ratio, secs, settings_for
+from tests.bench.common import Row, ratio, real_chunk_texts, secs
 
 if TYPE_CHECKING:
     from aurora.node.embed_jobs import Encoder
@@ -37,20 +37,7 @@ GOAL_RATIO = 0.8
 def _real_chunks(root: Path) -> list[str]:
     """N_TEXTS distinct chunks of the shared real data, as the laptop's indexer cuts them (repeated with a
     number in front if the data holds fewer)."""
-    from aurora.app.ingest.pipeline import Importer
-    from aurora.app.search import Indexer
-    from aurora.app.workspace import Workspace
-    from tests.conftest import SHARED
-
-    real = SHARED / "data" / "real"
-    ws = Workspace.open(settings_for(root / "embedqueue.db"))
-    try:
-        folders = ["email", "calendar", "slack/export_sample", "tasks", "transcripts/subtitles"]
-        Importer(ws).run([real / f for f in folders])
-        Indexer(ws.store).drain_all()
-        texts = list(dict.fromkeys(str(r[0]) for r in ws.store.query("SELECT text FROM chunks ORDER BY id")))
-    finally:
-        ws.close()
+    texts = list(dict.fromkeys(real_chunk_texts(root / "embedqueue.db")))
     chunks = texts[:N_TEXTS]
     n = 0
     while len(chunks) < N_TEXTS:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
-from tests.bench.common import Row, ms, percentile, settings_for
+from tests.bench.common import Row, ms, percentile, real_chunk_texts
 
 if TYPE_CHECKING:
     from aurora.app.embed import Embedder
@@ -52,20 +52,7 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 
 def _real_sentences(root: Path) -> list[str]:
     """Distinct sentences (20 to 300 characters) of the shared real data, as Aurora chunks them."""
-    from aurora.app.ingest.pipeline import Importer
-    from aurora.app.search import Indexer
-    from aurora.app.workspace import Workspace
-    from tests.conftest import SHARED
-
-    real = SHARED / "data" / "real"
-    ws = Workspace.open(settings_for(root / "real.db"))
-    try:
-        folders = ["email", "calendar", "slack/export_sample", "tasks", "transcripts/subtitles"]
-        Importer(ws).run([real / f for f in folders])
-        Indexer(ws.store).drain_all()
-        texts = [str(r[0]) for r in ws.store.query("SELECT text FROM chunks ORDER BY id")]
-    finally:
-        ws.close()
+    texts = real_chunk_texts(root / "real.db")
     seen: dict[str, None] = {}
     for text in texts:
         for s in _SENTENCE.split(text):
