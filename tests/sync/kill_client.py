@@ -71,9 +71,9 @@ class MarkedLog(SqliteActionLog):
 class MarkedClient(NodeClient):
     """The node client, saying when a request leaves and when its answer is in."""
 
-    def push(self, ops: Sequence[Operation], pending: int) -> PushResponse:
+    def push_wire(self, ops: Sequence[str], pending: int) -> PushResponse:  # what every push goes through
         say("push", len(ops))
-        answer = super().push(ops, pending)
+        answer = super().push_wire(ops, pending)
         say("pushed", len(answer.accepted))
         return answer
 
