@@ -155,6 +155,11 @@ async def test_with_no_model_the_question_waits_for_the_node(planner: Workspace,
         [queued] = planner.conversations.queued()
         assert queued.question == "Who is Dana?"
         assert WAITING_TEXT.startswith("waiting for node")
+        # Back on the matrix, its status bar counts the conversation's changes too.
+        waiting = f"{planner.store.pending_ops()} changes waiting"
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, MatrixScreen))
+        await wait_until(pilot, lambda: waiting in str(app.screen.query_one("#status").render()), 10)
 
 
 async def test_a_question_over_100_kb_stays_in_the_composer(planner: Workspace, tmp_path: Path) -> None:

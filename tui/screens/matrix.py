@@ -112,6 +112,11 @@ class MatrixScreen(Screen[None]):
         self.reload(then=self._after_first_paint)
         self.set_interval(_RESCORE_EVERY_S, self._rescore)
 
+    def on_screen_resume(self) -> None:
+        """Back from another screen (chat, notes, people): what was done there may have queued changes."""
+        if self.is_mounted:
+            self._refresh_status()
+
     def _after_first_paint(self) -> None:
         self._rescore()
         self.aurora.background(quickadd.warm_up)
