@@ -27,6 +27,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -38,6 +39,7 @@ from websockets.sync.client import connect as ws_connect
 
 from aurora.app.credentials import CredentialsStore, NodeCredentials
 from aurora.app.errors import AuroraError
+from aurora.sync.batch import CheckedPage, check_page
 from aurora.sync.ops import Operation
 from aurora.sync.protocol import MAX_BATCH, PROTOCOL_VERSION, PullResponse, PushResponse
 
@@ -209,6 +211,28 @@ def _user_agent() -> str:
 _WS_NO_PROXY: dict[str, Any] = {"proxy": None} if "proxy" in inspect.signature(ws_connect).parameters else {}
 
 
+@dataclass(frozen=True)
+class PulledPage:
+    """A page of the node's operations, as `NodeClient.pull` read it."""
+
+    cursor: int
+    """Ask after this next time."""
+    head: int
+    """The node's newest sequence number."""
+    more: bool
+    """Whether operations after `cursor` remain."""
+    count: int
+    """Operations in the page."""
+    checked: CheckedPage | None
+    """The page, checked whole, for the store to write from its JSON; None when it was validated as a
+    `PullResponse` instead (`ops`)."""
+    ops: Sequence[Operation]
+    """The operations, when `checked` is None."""
+
+    def operations(self) -> list[Operation]:
+        return self.checked.operations() if self.checked is not None else list(self.ops)
+
+
 class NodeClient:
     """One paired workspace's connection to its node. Thread-safe; close it when done."""
 
@@ -330,11 +354,11 @@ class NodeClient:
         self._check_node()
         return _parse(PushResponse, self._request("POST", "/v1/ops/push", content=body), self.url)
 
-    def pull(self, after: int, limit: int = MAX_BATCH) -> PullResponse:
+    def pull(self, after: int, limit: int = MAX_BATCH) -> PulledPage:
         """The node's operations after `after` (its sequence numbers), at most `limit`."""
         self._check_node()
         params = {"after": str(after), "limit": str(limit)}
-        return _parse(PullResponse, self._request("GET", "/v1/ops", params=params), self.url)
+        return _parse_page(self._request("GET", "/v1/ops", params=params), self.url)
 
     def vectors(self, entities: Sequence[tuple[str, str]], model: str) -> VectorsAnswer:
         """The node's chunk vectors, made by `model`, of these (entity kind, id) pairs (at most 256)."""
@@ -590,6 +614,17 @@ def _wire(op: Operation) -> dict[str, Any]:
         "entity_id": op.entity_id,
         "fields": op.fields,
     }
+
+
+def _parse_page(response: httpx.Response, url: str) -> PulledPage:
+    """A pulled page: checked whole in pydantic's core (`aurora.sync.batch.check_page`), so the store can
+    write its operations from its JSON without a Python object each; a page that does not pass is
+    validated as a `PullResponse`, which says what is wrong."""
+    checked = check_page(response.content)
+    if checked is not None:
+        return PulledPage(checked.cursor, checked.head, checked.more, len(checked.ops), checked, ())
+    page = _parse(PullResponse, response, url)
+    return PulledPage(page.cursor, page.head, page.more, len(page.ops), None, [p.op for p in page.ops])
 
 
 def _parse(model: type[_M], response: httpx.Response, url: str) -> _M:

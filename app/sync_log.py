@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 from aurora.app.store import Store
 from aurora.schema import EntityKind
 from aurora.sync import EntityState, Operation
+from aurora.sync.batch import CheckedPage
 
 _STATUS_KEYS = ("sync_last_ok", "sync_last_attempt", "sync_last_error", "sync_refused", "sync_last_refused")
 
@@ -170,12 +171,16 @@ class SqliteActionLog:
         rows = self.store.query("SELECT value FROM meta WHERE key = 'pulled_through'")
         return int(rows[0][0]) if rows else 0
 
-    def apply_pulled(self, ops: Sequence[Operation], cursor: int) -> int:
+    def apply_pulled(self, ops: Sequence[Operation] | CheckedPage, cursor: int) -> int:
         """Apply a page pulled from the node and move `pulled_through` to `cursor`, in one transaction:
         both happen or neither does. Returns how many operations were new here. The cursor only moves
-        forward (`reset_cursors` is the one way back)."""
+        forward (`reset_cursors` is the one way back). A page checked whole (`aurora.sync.batch`) is
+        written from its JSON (`Transaction.apply_page`)."""
         with self.store.transaction() as tx:
-            applied = sum(tx.apply_many(ops, from_node=True))
+            if isinstance(ops, CheckedPage):
+                applied = tx.apply_page(ops, from_node=True)
+            else:
+                applied = sum(tx.apply_many(ops, from_node=True))
             tx.execute(
                 "INSERT INTO meta (key, value) VALUES ('pulled_through', CAST(? AS TEXT)) "
                 "ON CONFLICT (key) DO UPDATE SET value = CAST(max(CAST(value AS INTEGER), ?) AS TEXT)",

@@ -289,8 +289,8 @@ class Syncer:
                     else None
                 )
                 try:
-                    tally.pulled += len(page.ops)
-                    tally.applied += self.log.apply_pulled([p.op for p in page.ops], page.cursor)
+                    tally.pulled += page.count
+                    tally.applied += self.log.apply_pulled(page.checked or page.ops, page.cursor)
                 except BaseException:
                     if ahead is not None:
                         ahead.cancel()

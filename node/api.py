@@ -49,6 +49,7 @@ from aurora.node.pull_query import InvalidPull, pull_parameters, read_pull
 from aurora.node.registry import DeviceInfo, Registry
 from aurora.node.vectors_api import vectors_router
 from aurora.schema.migrate import latest_version
+from aurora.sync.batch import prepare as prepare_batch_checks
 from aurora.sync.protocol import PROTOCOL_VERSION, PullResponse, PushRequest, PushResponse
 
 VERSION = "0.1.0"
@@ -350,7 +351,8 @@ def create_app(
     @app.post("/v1/ops/push", response_model=PushResponse)
     async def push(body: PushRequest, request: Request, device_id: Device) -> PushResponse:
         state = node(request)
-        answer = await state.log.push(device_id, body)
+        # The body as received (Starlette keeps what FastAPI read): one check of the whole batch.
+        answer = await state.log.push(device_id, body, await request.body())
         state.hub.publish(answer.head)  # committed: this process's pulls and sockets know it now
         metrics.pushed.inc(len(answer.accepted))
         if answer.accepted and any(op.get("entity") == "action" for op in body.ops):
@@ -500,9 +502,16 @@ def freeze_start_up_objects() -> None:
     (modules, the app, its models, the pool; ~100,000 objects) lives as long as the process, so it is moved
     out of the garbage collector's sight, and a full collection under load walks only what requests made
     (each walk of everything stalled every request in flight ~30 ms). Not for a process that goes on to
-    other work (a test run): frozen objects that later become cyclic garbage are never collected."""
+    other work (a test run): frozen objects that later become cyclic garbage are never collected.
+
+    The youngest generation is collected every 50,000 allocations instead of 700: parsing one push of
+    2,000 operations allocates ~60,000 objects, which set off ~90 collections and a full one every few
+    pushes (~35 ms of a 10,000-operation push's ~450 ms of CPU, measured), while what a request makes is
+    nearly all freed by reference counting when it ends."""
+    prepare_batch_checks()  # built before the freeze: they live as long as the process
     gc.collect()
     gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
 
 
 def serve(settings: NodeSettings) -> None:

@@ -94,6 +94,14 @@ async def record_seen(
     return await cur.fetchone() is not None
 
 
+async def stamp_pushed(conn: AsyncConnection[Any], device_id: str, pending: int) -> None:
+    """`record_seen` for a push, in its transaction: `last_seen` and the pending count, with nothing read
+    back, so in pipeline mode the update travels with the commit instead of costing a round trip."""
+    await conn.execute(
+        "UPDATE devices SET last_seen = now(), pending_ops = %s WHERE id = %s", (pending, device_id)
+    )
+
+
 _FLUSH = """
     UPDATE devices AS d
     SET last_seen = greatest(d.last_seen, u.at), version = coalesce(u.version, d.version),

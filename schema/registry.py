@@ -6,7 +6,7 @@ import json
 from functools import cache
 from typing import Annotated, Any, Literal, NotRequired, cast
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
 
 from aurora.schema.chat import Action, Conversation, Message
@@ -47,20 +47,50 @@ def _field_adapter(kind: str, name: str) -> TypeAdapter[Any]:
 
 
 @cache
+def field_types(kind: str) -> dict[str, Any]:
+    """Each field an operation on `kind` may set, with its type as the model declares it (limits and
+    validators included), by name, sorted."""
+    return {name: _field_type(kind, name) for name in sorted(ENTITY_FIELDS[kind])}
+
+
+@cache
+def fields_shape(kind: str) -> Any:
+    """A `fields` dict of `kind` as a type: a TypedDict of the model's fields (`id` left out), none
+    required, each with the type `_field_adapter` checks it against, and no other key (pydantic refuses
+    one). Validated strictly from JSON it refuses what `check_field_values` refuses, except the checks
+    that type cannot hold: a note's blank body (`check_note_body`) and that floats stay finite."""
+    names = sorted(ENTITY_FIELDS[kind])
+    # typing_extensions' TypedDict: pydantic takes typing's only from Python 3.12 on.
+    shape = cast(Any, TypedDict)(
+        f"{kind.title()}Fields", {n: NotRequired[_field_type(kind, n)] for n in names}
+    )
+    return with_config(ConfigDict(extra="forbid"))(shape)
+
+
+@cache
 def _kind_adapter(kind: str) -> TypeAdapter[Any] | None:
-    """One strict validator for a whole `fields` dict of `kind`: a TypedDict of the model's fields (`id`
-    left out), none required, each with the type `_field_adapter` checks it against. One JSON text and one
+    """One strict validator for a whole `fields` dict of `kind` (`fields_shape`). One JSON text and one
     pass in pydantic's core per operation, not one of each per field: the per-field check cost a quarter of
     a sync's time. None when a kind cannot be expressed so; its fields are then checked one by one."""
-    names = sorted(ENTITY_FIELDS[kind])
     try:
-        # typing_extensions' TypedDict: pydantic takes typing's only from Python 3.12 on.
-        shape = cast(Any, TypedDict)(
-            f"{kind.title()}Fields", {n: NotRequired[_field_type(kind, n)] for n in names}
-        )
-        return TypeAdapter(shape)
+        return TypeAdapter(fields_shape(kind))
     except Exception:  # a type pydantic cannot put in a TypedDict: the per-field check still works
         return None
+
+
+@cache
+def float_fields(kind: str) -> frozenset[str]:
+    """The fields of `kind` that hold a float: those whose check turns the JSON integer 1 into 1.0 (as
+    `check_field_values` converts such integers, so every replica stores a REAL)."""
+    found = set()
+    for name in ENTITY_FIELDS[kind]:
+        try:
+            value = _field_adapter(kind, name).validate_json("1", strict=True)
+        except ValidationError:
+            continue
+        if isinstance(value, float):
+            found.add(name)
+    return frozenset(found)
 
 
 def check_field_values(kind: str, fields: dict[str, Any]) -> dict[str, Any]:
@@ -91,7 +121,7 @@ def check_field_values(kind: str, fields: dict[str, Any]) -> dict[str, Any]:
                 if is_int and isinstance(validated[name], float):
                     out[name] = float(value)
             if kind == "note":
-                _check_note_body(fields)
+                check_note_body(fields)
             return out
     return _check_one_by_one(kind, fields)
 
@@ -100,7 +130,9 @@ _ENCODER = json.JSONEncoder(allow_nan=False)
 """`json.dumps(value, allow_nan=False)`, built once (`json.dumps` with an option builds one per call)."""
 
 
-def _check_note_body(fields: dict[str, Any]) -> None:
+def check_note_body(fields: dict[str, Any]) -> None:
+    """Raise ValueError when a note's fields set a blank body (the model's own validator, which a field's
+    type does not carry)."""
     body = fields.get("body")
     if isinstance(body, str) and not body.strip():
         raise ValueError("note field 'body': a note needs some text")

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 _COUNTER_LIMIT = 16**6
-_CANONICAL = re.compile(r"(\d{13})\.([0-9a-f]{6})\.([A-Za-z0-9_\-]{1,64})")
+_CANONICAL = re.compile(r"([0-9]{13})\.([0-9a-f]{6})\.([A-Za-z0-9_\-]{1,64})")
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -32,7 +32,7 @@ class Hlc:
     @classmethod
     def decode(cls, text: str) -> Hlc:
         """Parse the canonical text form only: merge compares the text, so "10.0.a" must not pass for
-        "0000000000010.000000.a"."""
+        "0000000000010.000000.a", nor another script's digits for ASCII ones (they sort elsewhere)."""
         match = _CANONICAL.fullmatch(text)
         if match is None:
             raise ValueError(f"not a hybrid clock value: {text[:60]!r}")

@@ -100,11 +100,33 @@ def insert_from_json_sql(kind: EntityKind, names: tuple[str, ...]) -> str:
 
 
 @cache
-def clocks_template(names: tuple[str, ...]) -> str:
-    """`json.dumps(dict.fromkeys(names, hlc), sort_keys=True)` as a %-template of one clock per name: a
-    clock's canonical text (`aurora.sync.clock`) is digits, hex, letters, `.`, `-` and `_`, nothing JSON
-    escapes, so it goes in as it is."""
-    return "{" + ", ".join(f'{json.dumps(name)}: "%s"' for name in sorted(names)) + "}"
+def clocks_template(names: tuple[str, ...], mark: str = "%s") -> str:
+    """`json.dumps(dict.fromkeys(names, hlc), sort_keys=True)` with `mark` in place of each clock: a
+    %-template by default, or a text for SQL's `replace()`. A clock's canonical text (`aurora.sync.clock`)
+    is digits, hex, letters, `.`, `-` and `_`, nothing JSON escapes, so it goes in as it is."""
+    return "{" + ", ".join(f'{json.dumps(name)}: "{mark}"' for name in sorted(names)) + "}"
+
+
+@cache
+def insert_from_page_sql(kind: EntityKind, names: tuple[str, ...]) -> str:
+    """`INSERT`s of new rows straight from a pulled page's JSON (`PullResponse`): the operations at the
+    positions given (a JSON array), each setting `names`. Parameters: the clocks template
+    (`clocks_template(names, "@")`), the page, the positions. Each value is converted as
+    `insert_from_json_sql` converts it."""
+    values = []
+    for name in names:
+        path = f"'$.op.fields.{name}'"
+        if name in _JSON:
+            values.append(
+                f"CASE WHEN json_type(p.value, {path}) = 'null' THEN NULL ELSE p.value -> {path} END"
+            )
+        else:
+            values.append(f"p.value ->> {path}")
+    return (
+        f"INSERT INTO {TABLES[kind]} (id, {', '.join(names)}, field_clocks) "
+        f"SELECT p.value ->> '$.op.entity_id', {', '.join(values)}, replace(?, '@', p.value ->> '$.op.hlc') "
+        "FROM json_each(?, '$.ops') AS p WHERE p.key IN (SELECT value FROM json_each(?))"
+    )
 
 
 @cache

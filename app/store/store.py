@@ -30,6 +30,7 @@ from aurora.app.store.rows import (
     clocks_template,
     compact_json,
     insert_from_json_sql,
+    insert_from_page_sql,
     insert_sql,
     state_from_row,
     to_column,
@@ -37,6 +38,7 @@ from aurora.app.store.rows import (
 )
 from aurora.schema import EntityKind
 from aurora.sync import EntityState, Hlc, HybridClock, Operation, new_id, winners
+from aurora.sync.batch import CheckedPage
 
 _CHECKPOINT_AFTER = 1000
 """Operations read at open beyond the clock checkpoint before it is moved up."""
@@ -48,6 +50,13 @@ _LOG_FROM_JSON = (
     "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value -> 5, ? FROM json_each(?)"
 )
 """The log rows of `apply_many`, one per element `[op_id, device_id, hlc, entity, entity_id, fields]`."""
+_LOG_FROM_PAGE = (
+    "INSERT INTO ops (op_id, device_id, hlc, entity, entity_id, fields, from_node) "
+    "SELECT p.value ->> '$.op.op_id', p.value ->> '$.op.device_id', p.value ->> '$.op.hlc', "
+    "p.value ->> '$.op.entity', p.value ->> '$.op.entity_id', p.value -> '$.op.fields', ? "
+    "FROM json_each(?, '$.ops') AS p WHERE p.key IN (SELECT value FROM json_each(?)) ORDER BY p.key"
+)
+"""The log rows of `apply_page`: the page's operations at the positions given, in page order."""
 
 MAX_CLOCK_AHEAD_MS = 5 * 60 * 1000
 """How far in the future an operation from elsewhere may be stamped (clock skew between devices)."""
@@ -193,6 +202,65 @@ class Transaction:
         logs = [[op.op_id, op.device_id, op.hlc, op.entity, op.entity_id, op.fields] for op in new]
         conn.execute(_LOG_FROM_JSON, (int(from_node), _ROWS.encode(logs)))
         return new_flags
+
+    def apply_page(self, page: CheckedPage, *, from_node: bool = False) -> int:
+        """`apply_many` for a page checked whole (`aurora.sync.batch.check_page`): the same rows and the
+        same log, the number of operations that were new here. When every new operation makes an entity
+        this replica does not hold yet (a first sync, a bulk import elsewhere), SQLite writes the rows and
+        the log straight from the page's JSON, one statement per run of operations setting the same fields
+        and one for the log: no Python object per operation, and no JSON written again. Otherwise (an
+        operation on a row held here, or two on one entity) the page goes through `apply_many`.
+
+        The log keeps each operation's fields as the page's JSON holds them (SQLite writes them compact),
+        which may differ from `rows.compact_json`'s form in key order and escapes, never in value.
+        """
+        conn = self._conn
+        logged = {
+            str(row[0])
+            for row in conn.execute(
+                "SELECT op_id FROM ops WHERE op_id IN (SELECT value FROM json_each(?))",
+                (json.dumps([op.op_id for op in page.ops]),),
+            )
+        }
+        new = []
+        for op in page.ops:
+            if op.op_id not in logged:
+                logged.add(op.op_id)
+                new.append(op)
+        if not new:
+            return 0
+        touched: dict[tuple[EntityKind, str], int] = {}
+        wanted: dict[EntityKind, list[str]] = {}
+        for op in new:
+            key = (op.entity, op.entity_id)
+            touched[key] = touched.get(key, 0) + 1
+            wanted.setdefault(op.entity, []).append(op.entity_id)
+        held = any(
+            conn.execute(
+                f"SELECT 1 FROM {TABLES[kind]} WHERE id IN (SELECT value FROM json_each(?)) LIMIT 1",
+                (json.dumps(ids),),
+            ).fetchone()
+            for kind, ids in wanted.items()
+        )
+        if held or len(touched) < len(new):
+            return sum(self.apply_many(page.operations(), from_node=from_node))
+
+        latest = max(op.hlc for op in new)  # the canonical text sorts as the clock does
+        clock = Hlc.decode(latest)
+        ahead_ms = clock.wall_ms - time.time_ns() // 1_000_000
+        if ahead_ms > MAX_CLOCK_AHEAD_MS:
+            op_id = next(op.op_id for op in new if op.hlc == latest)
+            raise InvalidInputError(
+                f"operation {op_id} is stamped {ahead_ms // 60_000} minutes in the future; fix the clock of "
+                "the device that made it (nothing was applied)"
+            )
+        self._store.clock.observe(clock)
+        body = page.body.decode("utf-8")  # text: SQLite would read a BLOB as its binary JSONB
+        for (kind, names), run in itertools.groupby(new, key=lambda op: (op.entity, op.names)):
+            picked = json.dumps([op.position for op in run])
+            conn.execute(insert_from_page_sql(kind, names), (clocks_template(names, "@"), body, picked))
+        conn.execute(_LOG_FROM_PAGE, (int(from_node), body, json.dumps([op.position for op in new])))
+        return len(new)
 
     def _write(
         self,

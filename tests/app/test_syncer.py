@@ -36,6 +36,7 @@ from aurora.app.node_client import (
     NodeProtocolError,
     NotPairedError,
     PairingError,
+    PulledPage,
     WrongNodeError,
 )
 from aurora.app.store import Store
@@ -530,7 +531,7 @@ def test_a_node_that_breaks_the_pull_contract_is_refused(
     laptops: Callable[[str], Laptop], node: StandInNode
 ) -> None:
     a = laptops("a")
-    bad = PullResponse(ops=[], cursor=0, head=0, more=True)  # "more" without moving: would loop forever
+    bad = PulledPage(cursor=0, head=0, more=True, count=0, checked=None, ops=[])  # "more", not moving on
     a.client.pull = lambda after, limit=500: bad  # type: ignore[method-assign]
     report = a.syncer.sync_once()
     assert not report.ok and "did not move the cursor" in report.errors[0]

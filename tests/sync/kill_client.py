@@ -39,12 +39,13 @@ from pathlib import Path
 from typing import Any
 
 from aurora.app.credentials import CredentialsStore, NodeCredentials, credentials_for
-from aurora.app.node_client import NodeClient
+from aurora.app.node_client import NodeClient, PulledPage
 from aurora.app.store import Store
 from aurora.app.sync_log import SqliteActionLog
 from aurora.app.syncer import Syncer
 from aurora.sync import Operation, new_id
-from aurora.sync.protocol import MAX_BATCH, PullResponse, PushResponse
+from aurora.sync.batch import CheckedPage
+from aurora.sync.protocol import MAX_BATCH, PushResponse
 
 RETRY_PAUSE_S = 0.05
 """Between failed rounds: the harness restarts a killed node within about a second."""
@@ -62,7 +63,7 @@ class MarkedLog(SqliteActionLog):
         super().mark_pushed(through_seq)
         say("acked", through_seq)
 
-    def apply_pulled(self, ops: Sequence[Operation], cursor: int) -> int:
+    def apply_pulled(self, ops: Sequence[Operation] | CheckedPage, cursor: int) -> int:
         applied = super().apply_pulled(ops, cursor)
         say("applied", cursor)
         return applied
@@ -77,10 +78,10 @@ class MarkedClient(NodeClient):
         say("pushed", len(answer.accepted))
         return answer
 
-    def pull(self, after: int, limit: int = MAX_BATCH) -> PullResponse:
+    def pull(self, after: int, limit: int = MAX_BATCH) -> PulledPage:
         say("pull", after)
         page = super().pull(after, limit)
-        say("pulled", len(page.ops))
+        say("pulled", page.count)
         return page
 
 

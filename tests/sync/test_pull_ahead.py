@@ -8,12 +8,12 @@ import threading
 from pathlib import Path
 from typing import Any, cast
 
-from aurora.app.node_client import NodeClient
+from aurora.app.node_client import NodeClient, PulledPage
 from aurora.app.store import Store
 from aurora.app.sync_log import SqliteActionLog
 from aurora.app.syncer import Syncer
 from aurora.sync import Hlc, Operation
-from aurora.sync.protocol import PulledOp, PullResponse, PushResponse
+from aurora.sync.protocol import PulledOp, PushResponse
 
 BASE_MS = 1_750_000_000_000
 
@@ -36,12 +36,13 @@ class _Node:
     def push(self, ops: Any, pending: int) -> PushResponse:
         return PushResponse(accepted=[op.op_id for op in ops], head=len(self.ops))
 
-    def pull(self, after: int, limit: int) -> PullResponse:
+    def pull(self, after: int, limit: int) -> PulledPage:
         with self.lock:
             self.asked.append((after, self.log.pull_cursor()))
         page = [PulledOp(seq=n + 1, op=op) for n, op in enumerate(self.ops) if n + 1 > after][:2]
         cursor = page[-1].seq if page else len(self.ops)
-        return PullResponse(ops=page, cursor=cursor, head=len(self.ops), more=cursor < len(self.ops))
+        ops = [p.op for p in page]
+        return PulledPage(cursor, len(self.ops), cursor < len(self.ops), len(ops), None, ops)
 
 
 def _syncer(tmp_path: Path, ops: list[Operation]) -> tuple[Syncer, _Node, Store]:

@@ -1,0 +1,214 @@
+"""The batch check (`aurora.sync.batch`): a push or a pulled page checked whole in pydantic's core, and a
+checked page written by SQLite straight from its JSON (`Transaction.apply_page`).
+
+What must hold: the check is never looser than `Operation` (anything it lets through, `Operation` takes
+too, and makes the very same operation of it), it does pass ordinary operations (or it would be a slow
+path in disguise), and a page written from its JSON leaves the replica holding what `apply_many` leaves.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from aurora.app.store import Store
+from aurora.app.store.rows import TABLES
+from aurora.schema import ENTITY_FIELDS
+from aurora.sync import Hlc, Operation
+from aurora.sync.batch import check_page, checked_push
+from aurora.sync.protocol import PulledOp, PullResponse
+from tests.sync.strategies import BASE_MS, FIELD_VALUES, KINDS, field_sets
+
+_ODD = st.one_of(
+    st.sampled_from([math.nan, math.inf, 10**20 + 1, 2**63, 1, 0, True, "yes", "", "  ", None, [], {}]),
+    st.sampled_from(["2024-01-01T00:00:00", "2024-01-01T00:00:00+00:00", "1.5", "\x00", "é"]),
+    st.dictionaries(st.text(max_size=3), st.sampled_from([1.5, math.nan, -math.inf, "x"]), max_size=2),
+)
+
+
+@st.composite
+def _raw_ops(draw: st.DrawFn) -> dict[str, Any]:
+    """One operation as a laptop or a node might send it: mostly valid, with odd values now and then, in
+    its fields and in its own keys."""
+    kind = draw(st.sampled_from(sorted(ENTITY_FIELDS)))
+    known = FIELD_VALUES.get(kind, {})  # type: ignore[call-overload]
+    fields: dict[str, Any] = {}
+    for name in draw(
+        st.lists(st.sampled_from([*sorted(ENTITY_FIELDS[kind]), "bogus"]), max_size=5, unique=True)
+    ):
+        valid = known.get(name)
+        fields[name] = draw(_ODD if valid is None or draw(st.integers(0, 3)) == 0 else valid)
+    raw: dict[str, Any] = {
+        "op_id": draw(st.sampled_from(["op-1", "", "x" * 65, "op-é"])),
+        "device_id": "devA",
+        "hlc": draw(
+            st.sampled_from([Hlc(BASE_MS, 1, "devA").encode(), "10.0.a", "\u0661" * 13 + ".000000.devA", "x"])
+        ),
+        "entity": draw(st.sampled_from([kind, kind, "bogus"])),
+        "entity_id": "e1",
+        "fields": fields,
+    }
+    if draw(st.integers(0, 9)) == 0:
+        raw["extra_key"] = 1
+    if draw(st.integers(0, 9)) == 0:
+        del raw[draw(st.sampled_from(sorted(raw)))]
+    return raw
+
+
+def _body(value: Any) -> bytes | None:
+    try:
+        return json.dumps(value, ensure_ascii=False).encode()  # NaN and Infinity as JavaScript writes them
+    except (TypeError, ValueError, UnicodeEncodeError):
+        return None
+
+
+def _same(a: Operation, b: Operation) -> bool:
+    """Equal, and each field's value of the same type (1 == 1.0 in Python, not in a replica's columns)."""
+    kinds = [(name, type(value)) for name, value in a.fields.items()]
+    return a == b and kinds == [(name, type(value)) for name, value in b.fields.items()]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_raw_ops(), min_size=1, max_size=4))
+def test_what_the_push_check_builds_is_what_operation_makes(raws: list[dict[str, Any]]) -> None:
+    body = _body({"ops": raws, "pending": 0})
+    assume(body is not None)
+    assert body is not None
+    parsed = json.loads(body)["ops"]  # as the node's route parses the body
+    for raw, built in zip(parsed, checked_push(body, parsed), strict=True):
+        if built is None:
+            continue
+        try:
+            validated = Operation.model_validate(raw)
+        except ValidationError as error:
+            raise AssertionError(f"the batch check let through what Operation refuses: {raw!r}") from error
+        assert _same(built, validated), raw
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_raw_ops(), min_size=1, max_size=4))
+def test_a_page_the_check_passes_is_one_pull_response_takes(raws: list[dict[str, Any]]) -> None:
+    body = _body({"ops": [{"seq": n + 1, "op": raw} for n, raw in enumerate(raws)], "cursor": 4, "head": 9,
+                  "more": False})  # fmt: skip
+    assume(body is not None)
+    assert body is not None
+    page = check_page(body)
+    if page is None:
+        return
+    try:
+        validated = PullResponse.model_validate_json(body)
+    except ValidationError as error:
+        raise AssertionError(f"the batch check let through a page PullResponse refuses: {body!r}") from error
+    assert (page.cursor, page.head, page.more) == (validated.cursor, validated.head, validated.more)
+    ops = page.operations()
+    assert len(ops) == len(page.ops) == len(validated.ops)
+    assert all(_same(a, b.op) for a, b in zip(ops, validated.ops, strict=True))
+
+
+@st.composite
+def _valid_ops(draw: st.DrawFn, max_ops: int = 8) -> list[Operation]:
+    """Valid operations of every kind, each on its own entity (a first sync), each its own clock."""
+    n = draw(st.integers(1, max_ops))
+    ops = []
+    for i in range(n):
+        kind = draw(st.sampled_from(KINDS))
+        ops.append(
+            Operation(
+                op_id=f"op-{i:04d}",
+                device_id="devA",
+                hlc=Hlc(BASE_MS + i, 0, "devA").encode(),
+                entity=kind,
+                entity_id=f"{kind}-{i}",
+                fields=draw(field_sets(kind)),
+            )
+        )
+    return ops
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_valid_ops())
+def test_ordinary_operations_pass_the_check(ops: list[Operation]) -> None:
+    wire = [op.model_dump(mode="json") for op in ops]
+    body = json.dumps({"ops": wire, "pending": 0}).encode()
+    assert all(built is not None for built in checked_push(body, json.loads(body)["ops"]))
+    page = PullResponse(
+        ops=[PulledOp(seq=n + 1, op=op) for n, op in enumerate(ops)], cursor=9, head=9, more=False
+    )
+    assert check_page(page.model_dump_json().encode()) is not None
+
+
+def _replica(store: Store) -> dict[str, Any]:
+    """What a replica holds, by value: every row (JSON text read back), the log in order, the search
+    queue and the clock. JSON columns and logged fields may be written in another, equal, form."""
+
+    def value(cell: Any) -> Any:
+        if isinstance(cell, str) and cell[:1] in "[{":
+            try:
+                return json.loads(cell)
+            except ValueError:
+                return cell
+        return cell
+
+    rows = {
+        table: [
+            [(type(c), value(c)) for c in row] for row in store.query(f"SELECT * FROM {table} ORDER BY id")
+        ]
+        for table in sorted(set(TABLES.values()))
+    }
+    log = store.query(
+        "SELECT op_id, device_id, hlc, entity, entity_id, fields, from_node FROM ops ORDER BY seq"
+    )
+    return rows | {
+        "ops": [(*row[:5], json.loads(row[5]), row[6]) for row in log],
+        "search_queue": store.query("SELECT kind, entity_id FROM search_queue ORDER BY kind, entity_id"),
+        "clock": (store.clock.last.wall_ms, store.clock.last.counter),
+    }
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=_valid_ops(), data=st.data())
+def test_a_page_written_from_its_json_holds_what_apply_many_writes(
+    ops: list[Operation], data: st.DataObject
+) -> None:
+    # Now and then the page also holds an operation seen before, or a second one on an entity, or the
+    # replica already holds one of its entities: the page then goes through `apply_many` itself.
+    seen_before = data.draw(st.lists(st.sampled_from(ops), max_size=2), label="applied before")
+    twice = data.draw(st.lists(st.sampled_from(ops), max_size=1), label="repeated in the page")
+    page_ops = ops + twice
+    page = PullResponse(ops=[PulledOp(seq=n + 1, op=op) for n, op in enumerate(page_ops)], cursor=9, head=9,
+                        more=False)  # fmt: skip
+    checked = check_page(page.model_dump_json().encode())
+    assert checked is not None
+    with tempfile.TemporaryDirectory() as tmp:
+        many, from_json = Store.open(Path(tmp) / "many.db"), Store.open(Path(tmp) / "json.db")
+        try:
+            for store in (many, from_json):
+                with store.transaction() as tx:
+                    tx.apply_many(seen_before, from_node=True)
+            with many.transaction() as tx:
+                new_many = sum(tx.apply_many(page_ops, from_node=True))
+            with from_json.transaction() as tx:
+                new_json = tx.apply_page(checked, from_node=True)
+            assert new_json == new_many
+            assert _replica(from_json) == _replica(many)
+        finally:
+            many.close()
+            from_json.close()
+
+
+def test_a_clock_in_another_scripts_digits_is_refused() -> None:
+    # Merge compares clocks as text: Arabic-Indic digits would sort after every ASCII clock.
+    raw = {"op_id": "op-1", "device_id": "devA", "hlc": "\u0661" * 13 + ".000000.devA", "entity": "task",
+           "entity_id": "e1", "fields": {"title": "A task"}}  # fmt: skip
+    body = json.dumps({"ops": [raw]}).encode()
+    assert checked_push(body, [raw]) == [None]
+    with pytest.raises(ValidationError, match="hybrid clock"):
+        Operation.model_validate(raw)
