@@ -58,6 +58,11 @@ a clock and can be fixed, so those operations wait."""
 
 PUSH_DEPTH = 2
 """Push batches in flight at once (see `Syncer._push`)."""
+PUSH_BATCH = 1000
+"""Operations in a full push batch (the protocol takes up to `MAX_BATCH`). Half the protocol's most: a
+pushing laptop's total time is the same (0.65 s for 10,000 either way, tests/bench sync), but a live
+laptop receiving them sees each batch announced sooner, and the last one drains sooner (end to end
+0.95 -> 0.91 s, medians of 4)."""
 FIRST_BATCH = 500
 """Operations in a round's first push batch and first pull page: the pipeline (this laptop reads, the node
 checks, PostgreSQL stores; or the node reads, this laptop checks, SQLite stores) fills in a quarter of the
@@ -176,7 +181,7 @@ class Syncer:
         order, so the push cursor moves exactly as it would one batch at a time; a failure drops the
         batches after it unsettled (the node keeps each operation once, so sending them again is
         harmless)."""
-        limit = MAX_BATCH
+        limit = PUSH_BATCH
         in_flight: deque[tuple[list[PendingOp], Future[PushResponse]]] = deque()
         with ThreadPoolExecutor(max_workers=PUSH_DEPTH, thread_name_prefix="aurora-push") as sender:
 

@@ -467,7 +467,8 @@ def _check_pushed(
             invalid = error
     try:
         if op is not None:
-            text = _op_json(op)
+            # What was sent is what is stored when nothing was converted (the same keys and values).
+            text = _dumps(raw) if prebuilt is not None else _op_json(op)
             size = len(text.encode("utf-8"))
             if prebuilt is None and _converted(raw, op):
                 size = len(_dumps(raw).encode("utf-8"))

@@ -26,6 +26,8 @@ from aurora.app.errors import InvalidInputError, StoreError
 from aurora.app.store import database
 from aurora.app.store.rows import (
     COLUMNS,
+    PAGE_OPS,
+    PICKED,
     TABLES,
     clocks_template,
     compact_json,
@@ -53,10 +55,10 @@ _LOG_FROM_JSON = (
 _LOG_FROM_PAGE = (
     "INSERT INTO ops (op_id, device_id, hlc, entity, entity_id, fields, from_node) "
     "SELECT p.value ->> '$.op.op_id', p.value ->> '$.op.device_id', p.value ->> '$.op.hlc', "
-    "p.value ->> '$.op.entity', p.value ->> '$.op.entity_id', p.value -> '$.op.fields', ? "
-    "FROM json_each(?, '$.ops') AS p WHERE p.key IN (SELECT value FROM json_each(?)) ORDER BY p.key"
+    f"p.value ->> '$.op.entity', p.value ->> '$.op.entity_id', p.value -> '$.op.fields', ? FROM {PAGE_OPS}"
 )
-"""The log rows of `apply_page`: the page's operations at the positions given, in page order."""
+"""The log rows of `apply_page`: the page's operations (`PICKED`: those at the positions given), in page
+order (the order `jsonb_each` reads them)."""
 
 MAX_CLOCK_AHEAD_MS = 5 * 60 * 1000
 """How far in the future an operation from elsewhere may be stamped (clock skew between devices)."""
@@ -256,10 +258,20 @@ class Transaction:
             )
         self._store.clock.observe(clock)
         body = page.body.decode("utf-8")  # text: SQLite would read a BLOB as its binary JSONB
+        every = len(new) == len(page.ops)
         for (kind, names), run in itertools.groupby(new, key=lambda op: (op.entity, op.names)):
-            picked = json.dumps([op.position for op in run])
-            conn.execute(insert_from_page_sql(kind, names), (clocks_template(names, "@"), body, picked))
-        conn.execute(_LOG_FROM_PAGE, (int(from_node), body, json.dumps([op.position for op in new])))
+            ops = list(run)
+            template = clocks_template(names, "@")
+            if every and len(ops) == len(new):  # the whole page: no positions to pick
+                conn.execute(insert_from_page_sql(kind, names, False), (template, body))
+            else:
+                positions = json.dumps([op.position for op in ops])
+                conn.execute(insert_from_page_sql(kind, names, True), (template, body, positions))
+        if every:
+            conn.execute(_LOG_FROM_PAGE, (int(from_node), body))
+        else:
+            positions = json.dumps([op.position for op in new])
+            conn.execute(_LOG_FROM_PAGE + PICKED, (int(from_node), body, positions))
         return len(new)
 
     def _write(

@@ -779,7 +779,7 @@ def test_batches_in_flight_together_settle_in_order(
 ) -> None:
     """Two push batches travel at once, but the queue moves as if they went one by one: a batch held back
     (a clock ahead) stops it there, and the batch sent after it is simply sent again later."""
-    monkeypatch.setattr("aurora.app.syncer.MAX_BATCH", 2)
+    monkeypatch.setattr("aurora.app.syncer.PUSH_BATCH", 2)
     a = laptops("a")
     for i in range(7):
         a.ws.tasks.add_quick(f"Task {i}")
