@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from aurora.app.errors import InvalidInputError
 from aurora.app.store import Store
 from aurora.app.store.rows import TABLES
 from aurora.schema import ENTITY_FIELDS
@@ -212,3 +213,24 @@ def test_a_clock_in_another_scripts_digits_is_refused() -> None:
     assert checked_push(body, [raw]) == [None]
     with pytest.raises(ValidationError, match="hybrid clock"):
         Operation.model_validate(raw)
+
+
+def test_a_page_with_an_operation_far_ahead_is_refused_whole(tmp_path: Path) -> None:
+    ok = Operation(op_id="op-1", device_id="devA", hlc=Hlc(BASE_MS, 0, "devA").encode(), entity="task",
+                   entity_id="t1", fields={"title": "fine"})  # fmt: skip
+    ahead = Operation(op_id="op-2", device_id="devA", hlc=Hlc(4_000_000_000_000, 0, "devA").encode(),
+                      entity="task", entity_id="t2", fields={"title": "from 2096"})  # fmt: skip
+    body = PullResponse(ops=[PulledOp(seq=1, op=ok), PulledOp(seq=2, op=ahead)], cursor=2, head=2, more=False)
+    checked = check_page(body.model_dump_json().encode())
+    assert checked is not None
+    store = Store.open(tmp_path / "w.db")
+    try:
+        with (
+            pytest.raises(InvalidInputError, match=r"op-2 is stamped .* in the future"),
+            store.transaction() as tx,
+        ):
+            tx.apply_page(checked, from_node=True)
+        assert store.query("SELECT count(*) FROM ops")[0][0] == 0
+        assert store.load("task", "t1") is None
+    finally:
+        store.close()
