@@ -57,6 +57,8 @@ _LOG_FROM_PAGE = (
     "SELECT p.value ->> '$.op.op_id', p.value ->> '$.op.device_id', p.value ->> '$.op.hlc', "
     f"p.value ->> '$.op.entity', p.value ->> '$.op.entity_id', p.value -> '$.op.fields', ? FROM {PAGE_OPS}"
 )
+_IN_PAGE_ORDER = " ORDER BY p.key"
+"""The log's order, said rather than left to how SQLite happens to scan `jsonb_each`."""
 """The log rows of `apply_page`: the page's operations (`PICKED`: those at the positions given), in page
 order (the order `jsonb_each` reads them)."""
 
@@ -268,10 +270,10 @@ class Transaction:
                 positions = json.dumps([op.position for op in ops])
                 conn.execute(insert_from_page_sql(kind, names, True), (template, body, positions))
         if every:
-            conn.execute(_LOG_FROM_PAGE, (int(from_node), body))
+            conn.execute(_LOG_FROM_PAGE + _IN_PAGE_ORDER, (int(from_node), body))
         else:
             positions = json.dumps([op.position for op in new])
-            conn.execute(_LOG_FROM_PAGE + PICKED, (int(from_node), body, positions))
+            conn.execute(_LOG_FROM_PAGE + PICKED + _IN_PAGE_ORDER, (int(from_node), body, positions))
         return len(new)
 
     def _write(

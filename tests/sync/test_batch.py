@@ -271,3 +271,34 @@ def test_a_page_with_an_operation_far_ahead_is_refused_whole(tmp_path: Path) -> 
         assert store.load("task", "t1") is None
     finally:
         store.close()
+
+
+def test_a_page_repeating_keys_is_written_with_the_values_that_were_checked(tmp_path: Path) -> None:
+    """JSON may repeat a key: the check (like `json`) keeps the last, SQLite the first. A node that sends
+    a bad value first and a good one last must not get the bad one into the workspace."""
+    clock = Hlc(BASE_MS, 0, "devA").encode()
+    op = (
+        f'{{"op_id":"op-1","device_id":"devA","hlc":"9999999999999.000000.devA","hlc":"{clock}",'
+        f'"entity":"task","entity_id":"{"x" * 200}","entity_id":"t1",'
+        '"fields":{"title":12345,"title":"A task","urgent":"yes","urgent":true}}'
+    )
+    unchecked = (
+        f'{{"op_id":"op-2","device_id":"devA","hlc":"{clock}","entity":"task","entity_id":"t2",'
+        '"fields":{"title":["no"],"bogus":1}}'
+    )
+    body = (
+        f'{{"ops":[{{"seq":1,"op":{unchecked}}}],"ops":[{{"seq":1,"op":{op}}}],"cursor":1,"head":1,"more":false}}'
+    ).encode()
+    checked = check_page(body)
+    assert checked is not None
+    store = Store.open(tmp_path / "w.db")
+    try:
+        with store.transaction() as tx:
+            assert tx.apply_page(checked, from_node=True) == 1
+        assert store.query("SELECT id, title, urgent FROM tasks") == [("t1", "A task", 1)]
+        assert store.query("SELECT op_id, hlc, fields FROM ops") == [
+            ("op-1", clock, '{"title":"A task","urgent":true}')
+        ]
+        assert store.clock.last.wall_ms == BASE_MS
+    finally:
+        store.close()
