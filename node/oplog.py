@@ -1,16 +1,18 @@
 """The node's operation log and replica state in PostgreSQL: `aurora.sync.protocol.ActionLog`, plus the
 push and pull the API serves.
 
-Ingest (one transaction per batch, a handful of round trips whatever its size):
+Ingest (one transaction per batch; a push's takes two round trips whatever its size, in psycopg's pipeline
+mode: steps 1-3 in one, the rest with the commit):
 
 1. `pg_advisory_xact_lock(OPS_LOCK)`: one writer at a time, across every node process on the database.
 2. One multi-row `INSERT ... ON CONFLICT (op_id) DO NOTHING RETURNING op_id, seq`: what was new. The
    batch travels as one JSON array (`jsonb_to_recordset`): one text parameter, not six arrays that the
    driver would encode element by element.
-3. One `SELECT ... FOR UPDATE` of every entity those touch; the pure `aurora.sync.merge` folds the new
-   operations in, in Python; one multi-row upsert writes the states back (again one JSON parameter). An
-   entity not held before and set by one operation of the batch (every entity of a first sync) skips
-   Python: one more insert builds its state, the operation itself, from the operations' JSON.
+3. One `SELECT ... FOR UPDATE` of every entity the batch touches. The pure `aurora.sync.merge` folds the
+   new operations in, in Python; one multi-row upsert writes the states back (again one JSON parameter).
+   An entity not held before and set by one operation of the batch (every entity of a first sync) skips
+   Python: one more insert per set of field names builds its state, the operation itself, from the
+   operation rows just written.
 4. `pg_notify('aurora_ops', head)`, delivered only if the transaction commits.
 
 Why the lock. A `bigserial` hands out numbers at insert time, not at commit time: without the lock, writer
