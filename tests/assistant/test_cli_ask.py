@@ -66,7 +66,13 @@ def test_ask_streams_then_lists_the_sources(mail_db: str, tmp_path: Path) -> Non
     result = run("-w", mail_db, "ask", QUESTION)
     answer, _, rest = result.stdout.partition("\nSources:\n")
     assert answer.strip() and "[S1] mail 2009-06-01" in rest
-    assert result.stdout.rstrip().endswith("(answered by the small local model)")
+    # Who answered, last; the small model samples (the personality's temperature), and now and then it loops
+    # and is stopped, which the same line then says too.
+    last = result.stdout.rstrip().rsplit("\n", 1)[-1]
+    assert last in (
+        "(answered by the small local model)",
+        "(answered by the small local model; the model began repeating itself and was stopped)",
+    ), last
     [warning] = result.stderr.strip().splitlines()
     assert warning.startswith("aurora: personality file") and "broken.toml ignored: not valid TOML" in warning
 

@@ -68,8 +68,13 @@ async def test_ask_read_sources_task_note_export(planner: Workspace, model: Loca
         assert isinstance(screen, ChatScreen)
         assert "Robbie" in str(screen.query_one("#header").render())
         await pilot.press(*"What does Dana want?", "enter")
-        await wait_until(pilot, lambda: answers(planner) == [MessageStatus.DONE], MODEL_WAIT_S)
+        await wait_until(
+            pilot, lambda: answers(planner) in ([MessageStatus.DONE], [MessageStatus.FAILED]), MODEL_WAIT_S
+        )
         [conversation] = planner.conversations.recent()
+        assert answers(planner) == [MessageStatus.DONE], planner.conversations.messages(conversation.id)[
+            -1
+        ].error
         assert conversation.title == "What does Dana want?"
         await wait_until(
             pilot,
