@@ -229,9 +229,6 @@ class PulledPage:
     ops: Sequence[Operation]
     """The operations, when `checked` is None."""
 
-    def operations(self) -> list[Operation]:
-        return self.checked.operations() if self.checked is not None else list(self.ops)
-
 
 class NodeClient:
     """One paired workspace's connection to its node. Thread-safe; close it when done."""

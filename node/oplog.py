@@ -27,7 +27,6 @@ little: each batch holds it for a few milliseconds.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import re
 import time
@@ -42,7 +41,7 @@ from aurora.node.db import Pool
 from aurora.node.registry import stamp_pushed
 from aurora.schema import EntityKind
 from aurora.sync.batch import checked_push
-from aurora.sync.merge import EntityState, merge
+from aurora.sync.merge import EntityState, clocks_template, merge
 from aurora.sync.ops import Operation
 from aurora.sync.protocol import (
     MAX_BATCH,
@@ -97,8 +96,8 @@ _UPSERT_ENTITIES = """
 # the batch must fail rather than overwrite it unmerged. Key order, as `_LOCK_ENTITIES`.
 # Built from the operations' rows this transaction has just written (found by `op_id`), not from their JSON
 # again: parsing the batch twice cost PostgreSQL more than the lookups. One statement per set of field
-# names: the clocks are that set's template (`_clocks_template`) with each operation's clock put in, which
-# cost PostgreSQL a third of what building each object from the operation's keys did.
+# names: the clocks are that set's template (`aurora.sync.merge.clocks_template`) with each operation's
+# clock put in, which cost PostgreSQL a third of what building each object from the operation's keys did.
 _INSERT_FRESH_ENTITIES = """
     INSERT INTO entities (entity, entity_id, "values", clocks)
     SELECT o.entity, o.entity_id, o.fields, replace(%s, '@', o.hlc)::jsonb
@@ -348,7 +347,7 @@ async def ingest_on(
 ) -> tuple[list[Operation], int | None]:
     """Ingest `ops` inside the caller's transaction on `conn`: the new ones in the order given, and the
     new head (None when nothing was new). See the module docstring for the steps and the lock. `texts`,
-    when given, are the operations' JSON as `_op_json` writes it (the push has it already)."""
+    when given, are the operations' JSON as the push checked them (`_check_pushed`); else `_op_json`'s."""
     unique: dict[str, tuple[Operation, str | None]] = {}
     for i, op in enumerate(ops):
         if op.op_id not in unique:
@@ -399,23 +398,15 @@ async def ingest_on(
             ]
         )
         await conn.execute(_UPSERT_ENTITIES, ("[" + upserts + "]",))
-    by_names: dict[frozenset[str], list[str]] = {}
+    by_names: dict[tuple[str, ...], list[str]] = {}
     for op in fresh:
-        by_names.setdefault(frozenset(op.fields), []).append(op.op_id)
+        by_names.setdefault(tuple(op.fields), []).append(op.op_id)  # the template sorts them
     for names, op_ids in by_names.items():
-        await conn.execute(_INSERT_FRESH_ENTITIES, (_clocks_template(names), op_ids))
+        await conn.execute(_INSERT_FRESH_ENTITIES, (clocks_template(names, "@"), op_ids))
     # Under the lock every earlier writer has committed, so the largest new seq is the head.
     head = max(seqs.values())
     await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(head)))
     return [op for op, _ in new], head
-
-
-@functools.lru_cache(maxsize=256)
-def _clocks_template(names: frozenset[str]) -> str:
-    """The clocks of an entity whose fields `names` were all set by one operation, with `@` where the
-    clock goes (`_INSERT_FRESH_ENTITIES`). A clock's canonical text holds no `@`, nor anything JSON
-    escapes, and a field's name is a plain identifier."""
-    return _ENCODER.encode(dict.fromkeys(sorted(names), "@"))
 
 
 async def _head(conn: AsyncConnection[Any]) -> int:

@@ -41,7 +41,7 @@ from pydantic import (
 from typing_extensions import TypedDict
 
 from aurora.schema import ENTITY_FIELDS, EntityKind
-from aurora.schema.registry import field_types, float_fields
+from aurora.schema.registry import check_note_body, field_types, float_fields
 from aurora.sync.ops import Operation
 from aurora.sync.protocol import MAX_BATCH
 
@@ -181,8 +181,9 @@ def _complete(fields: dict[str, Any], kind: str) -> bool:
     if not fields:
         return False
     if kind == "note":
-        body = fields.get("body")
-        if isinstance(body, str) and not body.strip():
+        try:
+            check_note_body(fields)
+        except ValueError:
             return False
     return True
 

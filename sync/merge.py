@@ -6,8 +6,10 @@ commutative, associative and idempotent: replicas converge whatever order operat
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from aurora.sync.ops import Operation
@@ -38,3 +40,12 @@ def merge(state: EntityState | None, op: Operation) -> EntityState:
         values[name] = op.fields[name]
         clocks[name] = op.hlc
     return EntityState(values, clocks)
+
+
+@cache
+def clocks_template(names: tuple[str, ...], mark: str = "%s") -> str:
+    """The clocks of an entity whose fields `names` were all set by one operation, as JSON text
+    (`json.dumps(dict.fromkeys(names, hlc), sort_keys=True)`) with `mark` in place of each clock: a
+    %-template by default, or a text for SQL's `replace()`. A clock's canonical text (`aurora.sync.clock`)
+    is digits, hex, letters, `.`, `-` and `_`, nothing JSON escapes and no `@`, so it goes in as it is."""
+    return "{" + ", ".join(f'{json.dumps(name)}: "{mark}"' for name in sorted(names)) + "}"

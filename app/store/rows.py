@@ -99,14 +99,6 @@ def insert_from_json_sql(kind: EntityKind, names: tuple[str, ...]) -> str:
     )
 
 
-@cache
-def clocks_template(names: tuple[str, ...], mark: str = "%s") -> str:
-    """`json.dumps(dict.fromkeys(names, hlc), sort_keys=True)` with `mark` in place of each clock: a
-    %-template by default, or a text for SQL's `replace()`. A clock's canonical text (`aurora.sync.clock`)
-    is digits, hex, letters, `.`, `-` and `_`, nothing JSON escapes, so it goes in as it is."""
-    return "{" + ", ".join(f'{json.dumps(name)}: "{mark}"' for name in sorted(names)) + "}"
-
-
 PAGE_OPS = "jsonb_each(?, '$.ops') AS p"
 """A pulled page's operations, one row each (`p.key` its position, `p.value` the `PulledOp`), as the
 `FROM` of a statement writing them. `jsonb_each`, not `json_each`: each `p.value` is then SQLite's binary
@@ -120,8 +112,8 @@ PICKED = " WHERE p.key IN (SELECT value FROM json_each(?))"
 def insert_from_page_sql(kind: EntityKind, names: tuple[str, ...], picked: bool) -> str:
     """`INSERT`s of new rows straight from a pulled page's JSON (`PullResponse`): its operations, each
     setting `names` (only those at the positions given, when `picked`: `PICKED`). Parameters: the clocks
-    template (`clocks_template(names, "@")`), the page, and the positions when `picked`. Each value is
-    converted as `insert_from_json_sql` converts it."""
+    template (`aurora.sync.merge.clocks_template(names, "@")`), the page, and the positions when
+    `picked`. Each value is converted as `insert_from_json_sql` converts it."""
     values = []
     for name in names:
         path = f"'$.op.fields.{name}'"

@@ -29,7 +29,6 @@ from aurora.app.store.rows import (
     PAGE_OPS,
     PICKED,
     TABLES,
-    clocks_template,
     compact_json,
     insert_from_json_sql,
     insert_from_page_sql,
@@ -41,6 +40,7 @@ from aurora.app.store.rows import (
 from aurora.schema import EntityKind
 from aurora.sync import EntityState, Hlc, HybridClock, Operation, new_id, winners
 from aurora.sync.batch import CheckedPage
+from aurora.sync.merge import clocks_template
 
 _CHECKPOINT_AFTER = 1000
 """Operations read at open beyond the clock checkpoint before it is moved up."""
@@ -57,13 +57,24 @@ _LOG_FROM_PAGE = (
     "SELECT p.value ->> '$.op.op_id', p.value ->> '$.op.device_id', p.value ->> '$.op.hlc', "
     f"p.value ->> '$.op.entity', p.value ->> '$.op.entity_id', p.value -> '$.op.fields', ? FROM {PAGE_OPS}"
 )
+"""The log rows of `apply_page`: the page's operations (`PICKED`: those at the positions given)."""
 _IN_PAGE_ORDER = " ORDER BY p.key"
 """The log's order, said rather than left to how SQLite happens to scan `jsonb_each`."""
-"""The log rows of `apply_page`: the page's operations (`PICKED`: those at the positions given), in page
-order (the order `jsonb_each` reads them)."""
 
 MAX_CLOCK_AHEAD_MS = 5 * 60 * 1000
 """How far in the future an operation from elsewhere may be stamped (clock skew between devices)."""
+
+
+def _refuse_far_ahead(op_id: str, clock: Hlc, now_ms: int) -> None:
+    """Raise when an operation from elsewhere is stamped more than `MAX_CLOCK_AHEAD_MS` ahead: taking it
+    would drag this replica's clock ahead too, and every edit made here would lose to it until the wall
+    clock caught up."""
+    ahead_ms = clock.wall_ms - now_ms
+    if ahead_ms > MAX_CLOCK_AHEAD_MS:
+        raise InvalidInputError(
+            f"operation {op_id} is stamped {ahead_ms // 60_000} minutes in the future; fix the clock of the "
+            "device that made it (nothing was applied)"
+        )
 
 
 class Transaction:
@@ -107,17 +118,25 @@ class Transaction:
         seen = self._conn.execute("SELECT 1 FROM ops WHERE op_id = ?", (op.op_id,)).fetchone()
         if seen:
             return False
-        ahead_ms = op.clock.wall_ms - time.time_ns() // 1_000_000
-        if ahead_ms > MAX_CLOCK_AHEAD_MS:
-            # Taking it would drag this replica's clock ahead too, and every edit made here would lose
-            # to it until the wall clock caught up.
-            raise InvalidInputError(
-                f"operation {op.op_id} is stamped {ahead_ms // 60_000} minutes in the future; fix the "
-                "clock of the device that made it (nothing was applied)"
-            )
+        _refuse_far_ahead(op.op_id, op.clock, time.time_ns() // 1_000_000)
         self._store.clock.observe(op.clock)
         self._write(op.entity, op.entity_id, op.fields, op.hlc, op.op_id, op.device_id, from_node=from_node)
         return True
+
+    def _new_here(self, op_ids: Sequence[str]) -> list[bool]:
+        """For each id, whether its operation is new here: not in the log, and not earlier in `op_ids`
+        (one lookup for them all)."""
+        logged = {
+            str(row[0])
+            for row in self._conn.execute(
+                "SELECT op_id FROM ops WHERE op_id IN (SELECT value FROM json_each(?))", (json.dumps(op_ids),)
+            )
+        }
+        flags = []
+        for op_id in op_ids:
+            flags.append(op_id not in logged)
+            logged.add(op_id)
+        return flags
 
     def apply_many(self, ops: Sequence[Operation], *, from_node: bool = False) -> list[bool]:
         """`apply` for each operation in order, with the same outcome (the same rows, the same log, and
@@ -132,33 +151,15 @@ class Transaction:
         refuses it at its turn; either way the transaction rolls back).
         """
         conn = self._conn
-        logged = {
-            str(row[0])
-            for row in conn.execute(
-                "SELECT op_id FROM ops WHERE op_id IN (SELECT value FROM json_each(?))",
-                (json.dumps([op.op_id for op in ops]),),
-            )
-        }
-        new_flags: list[bool] = []
-        new: list[Operation] = []
-        for op in ops:
-            is_new = op.op_id not in logged
-            new_flags.append(is_new)
-            if is_new:
-                logged.add(op.op_id)
-                new.append(op)
+        new_flags = self._new_here([op.op_id for op in ops])
+        new = [op for op, is_new in zip(ops, new_flags, strict=True) if is_new]
         if not new:
             return new_flags
         now_ms = time.time_ns() // 1_000_000
         latest: Hlc | None = None
         for op in new:
             clock = op.clock
-            ahead_ms = clock.wall_ms - now_ms
-            if ahead_ms > MAX_CLOCK_AHEAD_MS:
-                raise InvalidInputError(
-                    f"operation {op.op_id} is stamped {ahead_ms // 60_000} minutes in the future; fix the "
-                    "clock of the device that made it (nothing was applied)"
-                )
+            _refuse_far_ahead(op.op_id, clock, now_ms)
             if latest is None or clock > latest:
                 latest = clock
         assert latest is not None
@@ -219,18 +220,8 @@ class Transaction:
         which may differ from `rows.compact_json`'s form in key order and escapes, never in value.
         """
         conn = self._conn
-        logged = {
-            str(row[0])
-            for row in conn.execute(
-                "SELECT op_id FROM ops WHERE op_id IN (SELECT value FROM json_each(?))",
-                (json.dumps([op.op_id for op in page.ops]),),
-            )
-        }
-        new = []
-        for op in page.ops:
-            if op.op_id not in logged:
-                logged.add(op.op_id)
-                new.append(op)
+        new_flags = self._new_here([op.op_id for op in page.ops])
+        new = [op for op, is_new in zip(page.ops, new_flags, strict=True) if is_new]
         if not new:
             return 0
         touched: dict[tuple[EntityKind, str], int] = {}
@@ -249,15 +240,9 @@ class Transaction:
         if held or len(touched) < len(new):
             return sum(self.apply_many(page.operations(), from_node=from_node))
 
-        latest = max(op.hlc for op in new)  # the canonical text sorts as the clock does
-        clock = Hlc.decode(latest)
-        ahead_ms = clock.wall_ms - time.time_ns() // 1_000_000
-        if ahead_ms > MAX_CLOCK_AHEAD_MS:
-            op_id = next(op.op_id for op in new if op.hlc == latest)
-            raise InvalidInputError(
-                f"operation {op_id} is stamped {ahead_ms // 60_000} minutes in the future; fix the clock of "
-                "the device that made it (nothing was applied)"
-            )
+        latest = max(new, key=lambda op: op.hlc)  # the canonical text sorts as the clock does
+        clock = Hlc.decode(latest.hlc)
+        _refuse_far_ahead(latest.op_id, clock, time.time_ns() // 1_000_000)
         self._store.clock.observe(clock)
         body = page.body.decode("utf-8")  # text: SQLite would read a BLOB as its binary JSONB
         every = len(new) == len(page.ops)

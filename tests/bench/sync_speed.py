@@ -44,7 +44,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Coroutine, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -56,6 +56,8 @@ import httpx
 from tests.bench.common import Row, percentile, ratio, secs
 
 if TYPE_CHECKING:
+    from aurora.app.credentials import CredentialsStore
+    from aurora.app.store import Store
     from aurora.app.syncer import Syncer
     from aurora.sync import Operation
     from tests.node.pgtest import PgTestServer
@@ -128,6 +130,12 @@ def _postgres_pids() -> list[int]:
     return found
 
 
+def _cpu_by_process(processes: dict[str, list[int]]) -> dict[str, float]:
+    """CPU seconds so far of each named group of processes, and of PostgreSQL's (all of them)."""
+    used = {name: _cpu_seconds(pids) for name, pids in processes.items()}
+    return used | {"PostgreSQL": _cpu_seconds(_postgres_pids())}
+
+
 @dataclass(frozen=True)
 class _Served:
     url: str
@@ -176,19 +184,31 @@ def _server(kind: str, root: Path, database_url: str | None = None) -> Iterator[
 # --- 1. ten thousand operations from A to B -----------------------------------------------------------
 
 
-def _paired_syncer(path: Path, node_url: str, database_url: str, key: str) -> Syncer:
+def _syncer(path: Path, key: str, pair: Callable[[Store, CredentialsStore], None] | None = None) -> Syncer:
+    """The workspace at `path` with its sync, its tokens in the encrypted file beside it (`key`); `pair`
+    pairs it first, when it is not paired yet."""
     from aurora.app.credentials import FILE_SUFFIX, EncryptedFileCredentials
     from aurora.app.node_client import NodeClient
     from aurora.app.store import Store
     from aurora.app.sync_log import SqliteActionLog
     from aurora.app.syncer import Syncer
-    from tests.node.server import pairing_code
 
     store = Store.open(path)
     credentials = EncryptedFileCredentials(path.with_name(path.name + FILE_SUFFIX), key)
-    code = pairing_code(database_url, path.stem)
-    NodeClient.pair(node_url, code, path.stem, credentials, device_id=store.device_id)
+    if pair is not None:
+        pair(store, credentials)
     return Syncer(SqliteActionLog(store), NodeClient(credentials))
+
+
+def _paired_syncer(path: Path, node_url: str, database_url: str, key: str) -> Syncer:
+    from aurora.app.node_client import NodeClient
+    from tests.node.server import pairing_code
+
+    def pair(store: Store, credentials: CredentialsStore) -> None:
+        code = pairing_code(database_url, path.stem)
+        NodeClient.pair(node_url, code, path.stem, credentials, device_id=store.device_id)
+
+    return _syncer(path, key, pair)
 
 
 def _make_changes(syncer: Syncer, n: int) -> None:
@@ -287,20 +307,14 @@ def _one_transfer(pg: PgTestServer, root: Path, run: int) -> _Transfer:
                 ops = a.log.store.operations()
                 # Where the time goes: A and B run in this process, one after the other.
                 processes = {"laptop": [os.getpid()], "node": [node.pid]}
-
-                def cpu() -> dict[str, float]:
-                    return {name: _cpu_seconds(pids) for name, pids in processes.items()} | {
-                        "PostgreSQL": _cpu_seconds(_postgres_pids())
-                    }
-
-                cpu_start = cpu()
+                cpu_start = _cpu_by_process(processes)
                 start = time.perf_counter()
                 pushed = a.sync_once()
                 middle = time.perf_counter()
-                cpu_middle = cpu()
+                cpu_middle = _cpu_by_process(processes)
                 pulled = b.sync_once()
                 end = time.perf_counter()
-                cpu_end = cpu()
+                cpu_end = _cpu_by_process(processes)
                 assert pushed.ok and pushed.pushed == N_OPS, pushed
                 assert pulled.ok and pulled.applied == N_OPS, pulled
                 assert b.log.store.query("SELECT count(*) FROM tasks")[0][0] == N_OPS
@@ -324,14 +338,10 @@ def _live_laptop(path: Path, key: str, expected: int) -> None:
     T the monotonic time it saw them all (the same clock as the parent's on Linux), CPU its own seconds."""
     import threading
 
-    from aurora.app.credentials import FILE_SUFFIX, EncryptedFileCredentials
-    from aurora.app.node_client import NodeClient
-    from aurora.app.store import Store
-    from aurora.app.sync_log import SqliteActionLog
-    from aurora.app.syncer import LiveSync, Syncer, SyncReport
+    from aurora.app.syncer import LiveSync, SyncReport
 
-    store = Store.open(path)
-    credentials = EncryptedFileCredentials(path.with_name(path.name + FILE_SUFFIX), key)
+    syncer = _syncer(path, key)
+    store = syncer.log.store
     done = threading.Event()
     seen_at: list[float] = []
 
@@ -340,7 +350,7 @@ def _live_laptop(path: Path, key: str, expected: int) -> None:
             seen_at.append(time.monotonic())
             done.set()
 
-    live = LiveSync(Syncer(SqliteActionLog(store), NodeClient(credentials)), on_report=on_report)
+    live = LiveSync(syncer, on_report=on_report)
     live.start()
     deadline = time.monotonic() + 30
     while not (live.status().live and live.rounds >= 1):
@@ -390,8 +400,7 @@ def _one_live_transfer(pg: PgTestServer, root: Path, run: int) -> _Live:
                 if child.stdout.readline().strip() != "ready":
                     raise RuntimeError("laptop B did not go live")
                 processes = {"laptop A": [os.getpid()], "node": [node.pid]}
-                cpu_start = {name: _cpu_seconds(pids) for name, pids in processes.items()}
-                cpu_start["PostgreSQL"] = _cpu_seconds(_postgres_pids())
+                cpu_start = _cpu_by_process(processes)
                 b_start = _cpu_seconds([child.pid])
                 start = time.monotonic()
                 pushed = a.sync_once()
@@ -401,8 +410,7 @@ def _one_live_transfer(pg: PgTestServer, root: Path, run: int) -> _Live:
                 if words[:1] != ["done"]:
                     raise RuntimeError(f"laptop B: {' '.join(words)}")
                 end = float(words[1])
-                used = {name: _cpu_seconds(pids) - cpu_start[name] for name, pids in processes.items()}
-                used["PostgreSQL"] = _cpu_seconds(_postgres_pids()) - cpu_start["PostgreSQL"]
+                used = {name: t - cpu_start[name] for name, t in _cpu_by_process(processes).items()}
                 used["laptop B"] = float(words[2]) - b_start
                 child.wait(30)
             finally:
